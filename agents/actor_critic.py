@@ -1,0 +1,262 @@
+"""Actor-critic agents on stable-baselines3 (A2C, PPO) with a hook at every gradient step.
+
+SB3 has no event at gradient steps. Two thin, documented pieces add one without
+copying SB3's training code:
+
+* :class:`LossTap` — a ``TorchFunctionMode`` active only inside ``train()`` that
+  records the tensor ``backward()`` is called on: the loss actually
+  back-propagated;
+* an optimizer step pre-hook (``Optimizer.register_step_pre_hook``) on the policy's
+  optimizer, which runs after ``backward()`` and gradient clipping and just before
+  ``optimizer.step()``, and fires ``on_inner_step`` with that loss, the live
+  parameters and their (clipped) gradients.
+
+The policy (:attr:`ActorCritic.model`) persists across tasks; each call to
+:meth:`ActorCritic.learn` builds a fresh SB3 algorithm around it with a fresh
+optimizer, so optimizer state never leaks from one task to the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from agents.curves import LearningCurve
+from agents.hooks import (
+    Capabilities,
+    Hook,
+    HookList,
+    InnerStepContext,
+    TaskEndContext,
+    TaskStartContext,
+    named_grads,
+)
+from agents.parameters import copy_into
+from metaenvs.core import Task
+from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError, NonFiniteError
+from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
+from metaenvs.validation import one_of, positive_int
+
+
+class LossTap(TorchFunctionMode):
+    """Records the tensor that ``Tensor.backward`` is called on while the mode is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss: torch.Tensor | None = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch API
+        if func is torch.Tensor.backward:
+            self.loss = args[0].detach()
+        return func(*args, **(kwargs or {}))
+
+
+class _TappedTrain:
+    """Mixin: run SB3's own ``train()`` under a :class:`LossTap`."""
+
+    loss_tap: LossTap
+
+    def train(self) -> None:
+        with self.loss_tap:
+            super().train()  # type: ignore[misc]
+
+
+class HookedA2C(_TappedTrain, A2C):
+    """SB3 A2C whose ``train()`` records the back-propagated loss."""
+
+
+class HookedPPO(_TappedTrain, PPO):
+    """SB3 PPO whose ``train()`` records the back-propagated loss."""
+
+
+ALGORITHMS = {"a2c": HookedA2C, "ppo": HookedPPO}
+
+
+class _EpisodeRecorder(BaseCallback):
+    """Appends every finished episode's return to the learning curve (SB3 callback)."""
+
+    def __init__(self, curve: LearningCurve) -> None:
+        super().__init__()
+        self.curve = curve
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.curve.append(self.num_timesteps, float(info["episode"]["r"]))
+        return True
+
+
+class ActorCritic:
+    """An SB3 actor-critic that learns one RL task from the current :attr:`model`.
+
+    Args:
+        observation_space: Observation space shared by the distribution's tasks.
+        action_space: Action space shared by the distribution's tasks.
+        algo: ``"a2c"`` or ``"ppo"``.
+        n_envs: Parallel envs per task.
+        policy: SB3 policy alias (``"MlpPolicy"``, ``"CnnPolicy"``).
+        policy_kwargs: Passed to the SB3 policy.
+        algo_kwargs: Passed to the SB3 algorithm (``learning_rate``, ``n_steps``, ...).
+        eval_episodes: Episodes of :meth:`evaluate`.
+        seed: Seed of the initial parameters.
+        device: Torch device.
+    """
+
+    capabilities = Capabilities(first_order=True, differentiable=False, batched=False)
+    step_unit = "timesteps"
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, algo: str = "a2c",
+                 n_envs: int = 8, policy: str = "MlpPolicy", policy_kwargs: Mapping[str, Any] | None = None,
+                 algo_kwargs: Mapping[str, Any] | None = None, eval_episodes: int = 10, seed: int = 0,
+                 device: str = "cpu") -> None:
+        self.algo = one_of("algo", algo, ALGORITHMS)
+        self.n_envs = positive_int("n_envs", n_envs)
+        self.eval_episodes = positive_int("eval_episodes", eval_episodes)
+        self.policy_alias = policy
+        self.policy_kwargs = dict(policy_kwargs or {})
+        self.algo_kwargs = dict(algo_kwargs or {})
+        self.device = device
+        self.observation_space, self.action_space = observation_space, action_space
+        algo_cls = ALGORITHMS[self.algo]
+        if policy not in algo_cls.policy_aliases:
+            raise InvalidArgumentError(f"policy must be one of {list(algo_cls.policy_aliases)}, got {policy!r}.")
+        self._policy_cls = algo_cls.policy_aliases[policy]
+        # The optimizer built here is replaced by a fresh one for every task (see _adopt).
+        self.model: nn.Module = self._policy_cls(observation_space, action_space, lambda _: 1e-3,
+                                                 **self.policy_kwargs)
+        self.model.to(device)
+        self.reset(seed)
+
+    @classmethod
+    def for_distribution(cls, dist: Any, seed: int = 0, **overrides: Any) -> ActorCritic:
+        """Build the agent a distribution's protocol prescribes (spaces read from one test task)."""
+        recipe = {k: v for k, v in dist.protocol.agent.items() if k != "type"}
+        env = dist.tasks(dist.protocol.split)[0].make_env()
+        try:
+            return cls(env.observation_space, env.action_space, seed=seed, **{**recipe, **overrides})
+        finally:
+            env.close()
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"type": "actor_critic", "algo": self.algo, "n_envs": self.n_envs, "policy": self.policy_alias,
+                "policy_kwargs": self.policy_kwargs, "algo_kwargs": self.algo_kwargs,
+                "eval_episodes": self.eval_episodes}
+
+    def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Write an initialization (all parameters or a named subset) into the policy."""
+        copy_into(self.model, tensors)
+
+    @torch.no_grad()
+    def reset(self, seed: int) -> None:
+        """Re-initialise the policy from ``seed`` with SB3's scheme (orthogonal, gains sqrt 2 / 0.01 / 1)."""
+        generator = torch_generator(seed)
+        gains = {"features_extractor": math.sqrt(2), "pi_features_extractor": math.sqrt(2),
+                 "vf_features_extractor": math.sqrt(2), "mlp_extractor": math.sqrt(2),
+                 "action_net": 0.01, "value_net": 1.0}
+        for name, gain in gains.items():
+            module = getattr(self.model, name, None)
+            if module is None:
+                continue
+            for sub in module.modules():
+                if isinstance(sub, (nn.Linear, nn.Conv2d)):
+                    nn.init.orthogonal_(sub.weight, gain=gain, generator=generator)
+                    if sub.bias is not None:
+                        sub.bias.zero_()
+        if hasattr(self.model, "log_std"):
+            self.model.log_std.fill_(self.model.log_std_init if hasattr(self.model, "log_std_init") else 0.0)
+
+    def _check_task(self, task: Task) -> gym.Env:
+        env = task.make_env()
+        if env.observation_space != self.observation_space or env.action_space != self.action_space:
+            env.close()
+            raise IncompatibleAgentError(
+                f"Task {task.id!r} has spaces {env.observation_space} / {env.action_space}, but this agent "
+                f"was built for {self.observation_space} / {self.action_space}."
+            )
+        return env
+
+    def _vec_env(self, task: Task, seed: int) -> VecMonitor:
+        self._check_task(task).close()
+        vec_env = VecMonitor(DummyVecEnv([task.make_env] * self.n_envs))
+        vec_env.seed(seed)
+        return vec_env
+
+    def learn(self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0) -> LearningCurve:
+        """Train the policy on ``task`` for ``steps`` env timesteps, firing hooks at every gradient step.
+
+        Returns:
+            Episode returns against timesteps; ``curve.losses`` has every optimizer step's loss.
+        """
+        steps = positive_int("steps", steps)
+        hook = HookList(hooks)
+        hook.attach(self)
+        curve = LearningCurve(task.id, "timestep", "episode_return")
+        vec_env = self._vec_env(task, derive_seed(seed, 1))
+        with scoped_global_seed(derive_seed(seed, 2)):
+            algo = ALGORITHMS[self.algo](self._policy_cls, vec_env, device=self.device,
+                                         policy_kwargs=self.policy_kwargs, **self.algo_kwargs)
+            algo.loss_tap = LossTap()
+            self._adopt(algo)
+            hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))
+            handle = algo.policy.optimizer.register_step_pre_hook(self._step_hook(task, algo.loss_tap, hook, curve))
+            try:
+                algo.learn(total_timesteps=steps, callback=_EpisodeRecorder(curve))
+            finally:
+                handle.remove()
+                vec_env.close()
+        if not curve.values:  # no episode finished within the budget
+            curve.append(steps, float("nan"))
+        params = dict(self.model.named_parameters())
+        hook.on_task_end(TaskEndContext(self, task, params, curve, None))
+        return curve
+
+    def _adopt(self, algo: Any) -> None:
+        """Put the persistent policy into ``algo`` with a fresh optimizer."""
+        throwaway = algo.policy
+        algo.policy = self.model
+        self.model.optimizer = throwaway.optimizer_class(
+            self.model.parameters(), lr=algo.lr_schedule(1), **throwaway.optimizer_kwargs)
+
+    def _step_hook(self, task: Task, tap: LossTap, hook: Hook, curve: LearningCurve):
+        params = dict(self.model.named_parameters())
+        counter = [0]
+
+        def pre_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            loss, tap.loss = tap.loss, None
+            if loss is None:
+                raise RuntimeError("optimizer.step() ran without a recorded backward(); is train() tapped?")
+            value = float(loss)
+            if not np.isfinite(value):
+                raise NonFiniteError(
+                    f"Loss became {value} at gradient step {counter[0]} of task {task.id!r} ({task.dist_id}). "
+                    "The task was stopped; lower the learning rate."
+                )
+            curve.losses.append(value)
+            hook.on_inner_step(InnerStepContext(self, task, counter[0], loss, params, named_grads(params),
+                                                optimizer))
+            counter[0] += 1
+
+        return pre_step
+
+    def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
+        """Mean and std of the undiscounted return over :attr:`eval_episodes` deterministic episodes."""
+        self._check_task(task).close()
+        vec_env = DummyVecEnv([task.make_env])
+        vec_env.seed(derive_seed(seed, 3))
+        try:
+            mean, std = evaluate_policy(self.model, vec_env, n_eval_episodes=self.eval_episodes,
+                                        deterministic=True, warn=False)
+        finally:
+            vec_env.close()
+        return {"return": float(mean), "return_std": float(std)}

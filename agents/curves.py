@@ -1,0 +1,53 @@
+"""Learning curves: what an agent records while it learns one task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from metaenvs.metrics import curve_auc, curve_auc_xy
+
+
+@dataclass
+class LearningCurve:
+    """Values recorded against steps while learning one task.
+
+    Attributes:
+        task_id: The task the curve belongs to.
+        x_unit: ``"inner_step"`` (supervised) or ``"timestep"`` (RL).
+        y_name: ``"train_loss"`` or ``"episode_return"``.
+        steps: x values.
+        values: y values.
+        losses: Loss of every optimizer step (RL agents; supervised curves are losses already).
+    """
+
+    task_id: str
+    x_unit: str
+    y_name: str
+    steps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+    def append(self, step: float, value: float) -> None:
+        self.steps.append(step)
+        self.values.append(float(value))
+
+    def auc(self) -> float:
+        """Normalised area under the curve (per-step trapezoid / number of steps, as in Leap)."""
+        if self.x_unit == "inner_step":
+            return curve_auc(self.values)
+        return curve_auc_xy(self.steps, self.values)
+
+    def final(self) -> float:
+        """Last value of the curve."""
+        return self.values[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "x_unit": self.x_unit, "y_name": self.y_name,
+                "steps": list(self.steps), "values": list(self.values), "losses": list(self.losses)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LearningCurve:
+        return cls(**{k: data[k] for k in ("task_id", "x_unit", "y_name", "steps", "values")},
+                   losses=list(data.get("losses", [])))

@@ -1,0 +1,166 @@
+"""The hook protocol between agents and meta-learners.
+
+An agent's inner loop fixes the order of events; hooks only react:
+
+1. ``on_task_start(TaskStartContext)``: before the first inner step. A meta-learner
+   writes its current initialization into ``ctx.model`` here.
+2. ``on_inner_step(InnerStepContext)``: after ``backward()`` and before
+   ``optimizer.step()``, once per optimizer step, with the loss that was actually
+   back-propagated, the live parameters and their gradients.
+3. ``on_task_end(TaskEndContext)``: after the last step, with the final
+   parameters and the learning curve.
+
+This mirrors stable-baselines3's ``BaseCallback`` but adds the gradient-step event
+SB3 lacks, and passes typed, frozen context objects instead of ``locals()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from metaenvs.errors import IncompatibleAgentError
+
+if TYPE_CHECKING:
+    from agents.curves import LearningCurve
+    from metaenvs.core import Task
+
+CAPABILITIES = ("first_order", "differentiable", "batched")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an agent offers to meta-learners.
+
+    Attributes:
+        first_order: Fires ``on_inner_step`` with parameters and gradients.
+        differentiable: Offers a functional inner loop that autograd can differentiate.
+        batched: Can train the tasks of a meta-batch at once (``vmap``).
+    """
+
+    first_order: bool = True
+    differentiable: bool = False
+    batched: bool = False
+
+    def missing(self, required: Sequence[str]) -> list[str]:
+        """Names in ``required`` that this agent does not offer."""
+        return [name for name in required if not getattr(self, name)]
+
+
+@dataclass(frozen=True)
+class TaskStartContext:
+    """Passed to ``on_task_start``.
+
+    Attributes:
+        agent: The agent about to learn.
+        task: The task.
+        model: The module being trained (write the initialization here).
+        seed: The seed this task is learned with.
+        steps: Budget of the call to ``learn`` (in the agent's step unit).
+    """
+
+    agent: Any
+    task: Task
+    model: torch.nn.Module
+    seed: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class InnerStepContext:
+    """Passed to ``on_inner_step``: after backward, before the optimizer step.
+
+    Attributes:
+        agent: The learning agent.
+        task: The task.
+        step: Index of this optimizer step within the task (0-based).
+        loss: The back-propagated loss (detached).
+        params: Live parameters by name (do not modify in place).
+        grads: Their gradients by name (``None`` entries are omitted).
+        optimizer: The inner optimizer about to step.
+    """
+
+    agent: Any
+    task: Task
+    step: int
+    loss: torch.Tensor
+    params: Mapping[str, torch.Tensor]
+    grads: Mapping[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer
+
+
+@dataclass(frozen=True)
+class TaskEndContext:
+    """Passed to ``on_task_end``.
+
+    Attributes:
+        agent: The agent that learned.
+        task: The task.
+        params: Final parameters by name.
+        curve: The learning curve of the task.
+        final_loss: Training loss at the final parameters (supervised agents) or ``None``.
+    """
+
+    agent: Any
+    task: Task
+    params: Mapping[str, torch.Tensor]
+    curve: LearningCurve
+    final_loss: torch.Tensor | None = None
+
+
+class Hook:
+    """Base class of everything that reacts to an agent's inner loop (override what you need)."""
+
+    required_capabilities: tuple[str, ...] = ()
+
+    def attach(self, agent: Any) -> None:
+        """Check that ``agent`` offers what this hook needs; raise naming what is missing."""
+        missing = agent.capabilities.missing(self.required_capabilities)
+        if missing:
+            raise IncompatibleAgentError(
+                f"{type(self).__name__} needs an agent with {', '.join(missing)}, but "
+                f"{type(agent).__name__} does not offer it. {self.alternatives_hint()}"
+            )
+
+    def alternatives_hint(self) -> str:
+        return ""
+
+    def on_task_start(self, ctx: TaskStartContext) -> None:
+        """Before the first inner step."""
+
+    def on_inner_step(self, ctx: InnerStepContext) -> None:
+        """After backward, before ``optimizer.step()``."""
+
+    def on_task_end(self, ctx: TaskEndContext) -> None:
+        """After the last inner step."""
+
+
+class HookList(Hook):
+    """Fires a sequence of hooks in order."""
+
+    def __init__(self, hooks: Sequence[Hook] = ()) -> None:
+        self.hooks = list(hooks)
+
+    def attach(self, agent: Any) -> None:
+        for hook in self.hooks:
+            hook.attach(agent)
+
+    def on_task_start(self, ctx: TaskStartContext) -> None:
+        for hook in self.hooks:
+            hook.on_task_start(ctx)
+
+    def on_inner_step(self, ctx: InnerStepContext) -> None:
+        for hook in self.hooks:
+            hook.on_inner_step(ctx)
+
+    def on_task_end(self, ctx: TaskEndContext) -> None:
+        for hook in self.hooks:
+            hook.on_task_end(ctx)
+
+
+def named_grads(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Gradients of ``params`` by name, omitting parameters without one."""
+    return {name: p.grad for name, p in params.items() if p.grad is not None}

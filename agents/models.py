@@ -1,0 +1,88 @@
+"""Default models, built from the small JSON model specs that distributions declare."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from metaenvs.errors import InvalidArgumentError
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
+
+
+class MLP(nn.Sequential):
+    """Fully connected network: ``Flatten`` then ``Linear``/activation pairs, then a linear head."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (40, 40),
+                 activation: str = "tanh") -> None:
+        if activation not in ACTIVATIONS:
+            raise InvalidArgumentError(f"Unknown activation {activation!r}; use one of {list(ACTIVATIONS)}.")
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, int(h)), ACTIVATIONS[activation]()]
+            width = int(h)
+        layers.append(nn.Linear(width, out_features))
+        super().__init__(*layers)
+
+
+class Point(nn.Module):
+    """The "model" of an optimisation task: a point whose coordinates are the parameters.
+
+    ``forward`` ignores the input values and returns the point once per input row.
+    """
+
+    def __init__(self, dim: int = 2, init: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.init = None if init is None else [float(v) for v in init]
+        self.point = nn.Parameter(torch.zeros(dim))
+        if self.init is not None:
+            with torch.no_grad():
+                self.point.copy_(torch.tensor(self.init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.point.expand(x.shape[0], -1)
+
+
+def build_model(spec: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -> nn.Module:
+    """Build the model described by ``spec`` (``{"type": "mlp", ...}`` or ``{"type": "point", ...}``)."""
+    kind = spec.get("type")
+    options = {k: v for k, v in spec.items() if k != "type"}
+    if kind == "mlp":
+        return MLP(math.prod(input_shape), n_outputs, **options)
+    if kind == "point":
+        return Point(**options)
+    raise InvalidArgumentError(f"Unknown model type {kind!r}; supported: 'mlp', 'point'.")
+
+
+@torch.no_grad()
+def reset_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-initialise ``module`` from an explicit generator (PyTorch's default schemes).
+
+    Linear and convolutional layers get PyTorch's default Kaiming-uniform weights and
+    uniform biases; normalisation layers get ones and zeros; a :class:`Point` goes
+    back to its declared start (or ``U[-1, 1]`` if it has none).
+    """
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            nn.init.kaiming_uniform_(sub.weight, a=math.sqrt(5), generator=generator)
+            if sub.bias is not None:
+                fan_in = sub.weight[0].numel()
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(sub.bias, -bound, bound, generator=generator)
+        elif isinstance(sub, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+            if getattr(sub, "weight", None) is not None:
+                nn.init.ones_(sub.weight)
+                nn.init.zeros_(sub.bias)
+            if isinstance(sub, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                sub.reset_running_stats()
+        elif isinstance(sub, Point):
+            if sub.init is not None:
+                sub.point.copy_(torch.tensor(sub.init, dtype=sub.point.dtype))
+            else:
+                nn.init.uniform_(sub.point, -1.0, 1.0, generator=generator)
+    return module

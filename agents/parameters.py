@@ -1,0 +1,51 @@
+"""Reading and writing named parameters of a module: the currency between agents and meta-learners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from metaenvs.errors import CheckpointError, NonFiniteError
+
+
+def snapshot(module: nn.Module, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+    """Detached copies of the named parameters of ``module`` (all, or just ``names``)."""
+    params = dict(module.named_parameters())
+    keys = list(params) if names is None else list(names)
+    return {k: params[k].detach().clone() for k in keys}
+
+
+@torch.no_grad()
+def copy_into(module: nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Write ``tensors`` into the parameters of ``module`` with the same names.
+
+    Raises:
+        CheckpointError: If a name is unknown or a shape differs; nothing is written then.
+    """
+    params = dict(module.named_parameters())
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise CheckpointError(
+            f"Initialization has parameters the model lacks: {unknown[:5]}. The model has: "
+            f"{sorted(params)[:8]}... Build the agent with the same model as the initialization."
+        )
+    for name, value in tensors.items():
+        if tuple(value.shape) != tuple(params[name].shape):
+            raise CheckpointError(
+                f"Parameter {name!r} has shape {tuple(value.shape)} in the initialization but "
+                f"{tuple(params[name].shape)} in the model."
+            )
+    for name, value in tensors.items():
+        params[name].copy_(value)
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
+    """Raise :class:`NonFiniteError` naming the first tensor with a NaN or infinity."""
+    for name, value in tensors.items():
+        if not bool(torch.isfinite(value).all()):
+            raise NonFiniteError(
+                f"{what}: parameter {name!r} holds NaN or Inf. Lower the learning rate or "
+                "meta step size, or check the data; nothing was saved."
+            )

@@ -1,0 +1,214 @@
+"""The supervised agent: a model, a loss and an inner optimizer that learn one task."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from agents.curves import LearningCurve
+from agents.hooks import (
+    Capabilities,
+    Hook,
+    HookList,
+    InnerStepContext,
+    TaskEndContext,
+    TaskStartContext,
+    named_grads,
+)
+from agents.models import build_model, reset_parameters
+from agents.parameters import copy_into
+from metaenvs.core import SupervisedData, Task
+from metaenvs.errors import InvalidArgumentError, NonFiniteError, WrongDistributionError
+from metaenvs.metrics import get_loss, get_metric
+from metaenvs.seeding import torch_generator
+from metaenvs.validation import non_negative_float, one_of, positive_int
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+DEFAULT_MODEL = {"type": "mlp", "hidden": [40, 40], "activation": "tanh"}
+
+
+class SupervisedAgent:
+    """Learns one supervised task from the current parameters of :attr:`model`.
+
+    Args:
+        input_shape: Shape of one input.
+        n_outputs: Output width (number of classes for classification).
+        model: A module to train; built from ``model_spec`` when omitted.
+        model_spec: JSON model description (default: MLP with 2x40 tanh).
+        optimizer: ``"sgd"``, ``"momentum"`` (SGD with ``momentum``) or ``"adam"``.
+        lr: Inner learning rate.
+        momentum: Momentum of the ``"momentum"`` optimizer.
+        batch_size: Minibatch size per inner step; ``None`` uses the whole training set.
+        dtype: Floating-point type of the model and data (use ``torch.float64`` for exact checks).
+        seed: Seed of the initial parameters.
+    """
+
+    capabilities = Capabilities(first_order=True, differentiable=True, batched=False)
+    step_unit = "inner_steps"
+
+    def __init__(self, input_shape: Sequence[int], n_outputs: int, model: nn.Module | None = None,
+                 model_spec: Mapping[str, Any] | None = None, optimizer: str = "sgd", lr: float = 0.01,
+                 momentum: float = 0.9, batch_size: int | None = None,
+                 dtype: torch.dtype = torch.float32, seed: int = 0) -> None:
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.n_outputs = positive_int("n_outputs", n_outputs)
+        self.optimizer_name = one_of("optimizer", optimizer, OPTIMIZERS)
+        self.lr = non_negative_float("lr", lr)
+        self.momentum = non_negative_float("momentum", momentum)
+        self.batch_size = None if batch_size is None else positive_int("batch_size", batch_size)
+        self.dtype = dtype
+        self.model_spec = dict(model_spec or DEFAULT_MODEL)
+        self.model = model if model is not None else build_model(self.model_spec, self.input_shape, n_outputs)
+        self.model.to(dtype)
+        if model is None:
+            self.reset(seed)
+        self._data_cache: OrderedDict[tuple[str, str], SupervisedData] = OrderedDict()
+
+    @classmethod
+    def for_distribution(cls, dist: Any, seed: int = 0, **overrides: Any) -> SupervisedAgent:
+        """Build the agent a distribution's protocol prescribes (shapes read from one test task)."""
+        recipe = {k: v for k, v in dist.protocol.agent.items() if k != "type"}
+        data = dist.tasks(dist.protocol.split)[0].load()
+        kwargs = {"model_spec": dict(dist.default_model), **recipe, **overrides}
+        return cls(data.input_shape, data.n_outputs, seed=seed, **kwargs)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The agent's settings, as recorded in initialization cards and results."""
+        return {"type": "supervised", "model_spec": self.model_spec, "optimizer": self.optimizer_name,
+                "lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size,
+                "dtype": str(self.dtype).removeprefix("torch.")}
+
+    # ----- parameters -----------------------------------------------------------------
+    def reset(self, seed: int) -> None:
+        """Re-initialise :attr:`model` from ``seed`` (a from-scratch start)."""
+        reset_parameters(self.model, torch_generator(seed))
+
+    def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Write an initialization (all parameters or a named subset) into :attr:`model`."""
+        copy_into(self.model, tensors)
+
+    def make_optimizer(self, params: Any = None) -> torch.optim.Optimizer:
+        """A fresh inner optimizer over ``params`` (default: the model's parameters)."""
+        params = self.model.parameters() if params is None else params
+        if self.optimizer_name == "adam":
+            return torch.optim.Adam(params, lr=self.lr)
+        momentum = self.momentum if self.optimizer_name == "momentum" else 0.0
+        return torch.optim.SGD(params, lr=self.lr, momentum=momentum)
+
+    # ----- data -----------------------------------------------------------------------
+    def data(self, task: Task) -> SupervisedData:
+        """The task's tensors in the agent's dtype, checked against the model's shapes (cached)."""
+        key = (task.dist_id, task.id)
+        if key in self._data_cache:
+            self._data_cache.move_to_end(key)
+            return self._data_cache[key]
+        data = task.load().to(self.dtype)
+        if tuple(data.input_shape) != self.input_shape or data.n_outputs != self.n_outputs:
+            raise WrongDistributionError(
+                f"Task {task.id!r} of {task.dist_id} has inputs {tuple(data.input_shape)} and "
+                f"{data.n_outputs} outputs, but this agent was built for inputs {self.input_shape} and "
+                f"{self.n_outputs} outputs. Build the agent with SupervisedAgent.for_distribution(dist)."
+            )
+        self._data_cache[key] = data
+        if len(self._data_cache) > 512:
+            self._data_cache.popitem(last=False)
+        return data
+
+    def _batch(self, data: SupervisedData, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        n = data.x_train.shape[0]
+        if self.batch_size is None or self.batch_size >= n:
+            return data.x_train, data.y_train
+        idx = torch.randperm(n, generator=generator)[: self.batch_size]
+        return data.x_train[idx], data.y_train[idx]
+
+    # ----- learning -------------------------------------------------------------------
+    def learn(self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0) -> LearningCurve:
+        """Train :attr:`model` on ``task`` for ``steps`` inner steps, firing ``hooks``.
+
+        Args:
+            task: A supervised task.
+            steps: Number of optimizer steps (> 0).
+            hooks: Hooks (meta-learners) reacting to the inner loop.
+            seed: Seed of the minibatch order.
+
+        Returns:
+            The training loss at every step, plus the final full-training-set loss (``steps + 1`` points).
+
+        Raises:
+            NonFiniteError: If a loss becomes NaN or Inf (the task stops; hooks see no end event).
+        """
+        steps = positive_int("steps", steps)
+        data = self.data(task)
+        hook = HookList(hooks)
+        hook.attach(self)
+        loss_fn = get_loss(data.loss)
+        self.model.train()
+        hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))
+        optimizer = self.make_optimizer()
+        generator = torch_generator(seed)
+        params = dict(self.model.named_parameters())
+        curve = LearningCurve(task.id, "inner_step", "train_loss")
+        for step in range(steps):
+            x, y = self._batch(data, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(self.model(x), y)
+            value = self._checked(loss, task, step)
+            loss.backward()
+            curve.append(step, value)
+            hook.on_inner_step(InnerStepContext(self, task, step, loss.detach(), params,
+                                                named_grads(params), optimizer))
+            optimizer.step()
+        with torch.no_grad():
+            final_loss = loss_fn(self.model(data.x_train), data.y_train)
+        curve.append(steps, self._checked(final_loss, task, steps))
+        hook.on_task_end(TaskEndContext(self, task, params, curve, final_loss.detach()))
+        return curve
+
+    @staticmethod
+    def _checked(loss: torch.Tensor, task: Task, step: int) -> float:
+        value = float(loss.detach())
+        if value != value or value in (float("inf"), float("-inf")):
+            raise NonFiniteError(
+                f"Loss became {value} at inner step {step} of task {task.id!r} ({task.dist_id}). "
+                "The task was stopped; lower the inner learning rate or check the data."
+            )
+        return value
+
+    @torch.no_grad()
+    def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
+        """Score :attr:`model` on the task's held-out data: ``{"loss": ..., metric: ...}``.
+
+        ``seed`` is accepted for uniformity with RL agents; the score is deterministic.
+        """
+        data = self.data(task)
+        pred = self.model(data.x_test)
+        metric_fn, _ = get_metric(data.metric)
+        return {"loss": float(get_loss(data.loss)(pred, data.y_test)), data.metric: float(metric_fn(pred, data.y_test))}
+
+    # ----- functional form (for algorithms that differentiate through learning) -------------
+    def named_parameters(self) -> dict[str, torch.Tensor]:
+        """The model's live parameters by name."""
+        return dict(self.model.named_parameters())
+
+    def functional_loss(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                        loss: str) -> torch.Tensor:
+        """Loss of the model evaluated with ``params`` (a dict that may carry autograd history).
+
+        Parameters missing from ``params`` are taken from the module, so a subset can be
+        meta-learned.
+        """
+        pred = functional_call(self.model, dict(params), (x,), strict=False)
+        return get_loss(loss)(pred, y)
+
+    def task_loss(self, params: Mapping[str, torch.Tensor], task: Task, part: str = "train") -> torch.Tensor:
+        """Functional loss of ``params`` on the ``"train"`` or ``"test"`` data of ``task``."""
+        data = self.data(task)
+        if part not in ("train", "test"):
+            raise InvalidArgumentError(f"part must be 'train' or 'test', got {part!r}.")
+        x, y = (data.x_train, data.y_train) if part == "train" else (data.x_test, data.y_test)
+        return self.functional_loss(params, x, y, data.loss)

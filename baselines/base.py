@@ -1,0 +1,173 @@
+"""The meta-learner base class: a hook that owns an initialization and updates it.
+
+Events (fired by the agent, in this order, for each task of a meta-batch)::
+
+    on_task_start(ctx)   write the current initialization into the agent
+    on_inner_step(ctx)   after backward, before optimizer.step (loss, params, grads)
+    on_task_end(ctx)     final parameters, curve
+
+and then, once per meta-batch, the driver calls ``meta_update()``.
+
+Subclasses accumulate a *meta-gradient* (a descent direction for the
+initialization) in :meth:`_accumulate`-style event handlers and return it from
+:meth:`meta_gradient`; the base class applies it with any torch optimizer, with
+an optional linear annealing of the meta learning rate (Reptile's schedule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from agents.hooks import Hook, TaskEndContext, TaskStartContext
+from agents.parameters import check_finite, copy_into, snapshot
+from metaenvs.errors import InvalidArgumentError, NonFiniteError
+from metaenvs.validation import non_negative_float, one_of
+
+META_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "momentum": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+}
+SCHEDULES = ("constant", "linear")
+
+
+class MetaLearner(Hook):
+    """Base class of meta-learners.
+
+    Args:
+        meta_lr: Meta learning rate (meta step size).
+        meta_optimizer: ``"sgd"``, ``"momentum"`` or ``"adam"``.
+        schedule: ``"constant"``, or ``"linear"`` from ``meta_lr`` to ``meta_lr_final`` over the run.
+        meta_lr_final: End point of the linear schedule.
+        params: Names (or name prefixes) of the parameters to meta-learn; ``None`` for all.
+    """
+
+    name: ClassVar[str] = "base"
+    required_capabilities: tuple[str, ...] = ("first_order",)
+
+    def __init__(self, meta_lr: float = 1.0, meta_optimizer: str = "sgd", schedule: str = "constant",
+                 meta_lr_final: float = 0.0, params: Sequence[str] | None = None) -> None:
+        self.meta_lr = non_negative_float("meta_lr", meta_lr)
+        self.meta_lr_final = non_negative_float("meta_lr_final", meta_lr_final)
+        self.meta_optimizer_name = one_of("meta_optimizer", meta_optimizer, META_OPTIMIZERS)
+        self.schedule = one_of("schedule", schedule, SCHEDULES)
+        self.param_prefixes = None if params is None else list(params)
+        self.init: dict[str, torch.Tensor] = {}
+        self.meta_optimizer: torch.optim.Optimizer | None = None
+        self.meta_step = 0
+        self.total_meta_steps = 1
+
+    # ----- set-up -----------------------------------------------------------------------
+    def initialize(self, agent: Any, total_meta_steps: int = 1) -> None:
+        """Take the agent's current parameters (or the selected subset) as the initialization."""
+        self.attach(agent)
+        names = [n for n, _ in agent.model.named_parameters() if self._selected(n)]
+        if not names:
+            raise InvalidArgumentError(
+                f"No parameter matches params={self.param_prefixes}; the model has "
+                f"{[n for n, _ in agent.model.named_parameters()][:8]}..."
+            )
+        self.init = snapshot(agent.model, names)
+        self.meta_optimizer = META_OPTIMIZERS[self.meta_optimizer_name](list(self.init.values()), lr=self.meta_lr)
+        self.total_meta_steps = max(1, int(total_meta_steps))
+        self.meta_step = 0
+        self.reset_accumulators()
+
+    def _selected(self, name: str) -> bool:
+        return self.param_prefixes is None or any(
+            name == p or name.startswith(p + ".") for p in self.param_prefixes)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Settings recorded in the initialization card."""
+        return {"meta_lr": self.meta_lr, "meta_optimizer": self.meta_optimizer_name, "schedule": self.schedule,
+                "meta_lr_final": self.meta_lr_final, "params": self.param_prefixes}
+
+    def current_meta_lr(self) -> float:
+        """Meta learning rate of the next meta-update (linear: Reptile's ``frac_done`` schedule)."""
+        if self.schedule == "constant":
+            return self.meta_lr
+        frac = min(1.0, self.meta_step / self.total_meta_steps)
+        return (1 - frac) * self.meta_lr + frac * self.meta_lr_final
+
+    # ----- events ------------------------------------------------------------------------
+    def on_task_start(self, ctx: TaskStartContext) -> None:
+        if not self.init:
+            raise InvalidArgumentError(f"{type(self).__name__} was not initialized; call initialize(agent).")
+        copy_into(ctx.model, self.init)
+
+    def on_task_end(self, ctx: TaskEndContext) -> None:
+        """Subclasses accumulate their contribution here (or in ``on_inner_step``)."""
+
+    # ----- meta-update -------------------------------------------------------------------
+    def reset_accumulators(self) -> None:
+        """Forget everything accumulated for the current meta-batch."""
+
+    def meta_gradient(self) -> dict[str, torch.Tensor] | None:
+        """Descent direction for the initialization from the current meta-batch (``None``: no update)."""
+        return None
+
+    def meta_update(self) -> dict[str, float]:
+        """Apply one outer step. On a non-finite result the initialization is left unchanged.
+
+        Returns:
+            Statistics of the update (meta learning rate, gradient norm).
+        """
+        if self.meta_optimizer is None:
+            raise InvalidArgumentError(f"{type(self).__name__} was not initialized; call initialize(agent).")
+        grads = self.meta_gradient()
+        lr = self.current_meta_lr()
+        stats = {"meta_lr": lr, "meta_grad_norm": 0.0}
+        if grads is not None:
+            check_finite(grads, f"{type(self).__name__} meta-gradient")
+            backup = {k: v.detach().clone() for k, v in self.init.items()}
+            for group in self.meta_optimizer.param_groups:
+                group["lr"] = lr
+            for name, value in self.init.items():
+                value.grad = grads[name].to(value.dtype).clone() if name in grads else None
+            self.meta_optimizer.step()
+            self.meta_optimizer.zero_grad(set_to_none=True)
+            try:
+                check_finite(self.init, f"{type(self).__name__} meta-update")
+            except NonFiniteError:
+                with torch.no_grad():
+                    for name, value in self.init.items():
+                        value.copy_(backup[name])
+                raise
+            stats["meta_grad_norm"] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values())))
+        self.meta_step += 1
+        self.reset_accumulators()
+        return stats
+
+    # ----- state for checkpoints ---------------------------------------------------------------
+    def initialization(self) -> dict[str, torch.Tensor]:
+        """Detached copy of the current initialization."""
+        return {k: v.detach().clone() for k, v in self.init.items()}
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything a checkpoint must hold as tensors (initialization and meta-optimizer state)."""
+        from baselines.checkpoint import optimizer_tensors
+
+        tensors = {f"init.{k}": v.detach() for k, v in self.init.items()}
+        tensors.update(optimizer_tensors(self.meta_optimizer))
+        return tensors
+
+    def state_json(self) -> dict[str, Any]:
+        from baselines.checkpoint import optimizer_json
+
+        return {"meta_step": self.meta_step, "total_meta_steps": self.total_meta_steps,
+                "optimizer": optimizer_json(self.meta_optimizer)}
+
+    def load_state(self, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_tensors` and :meth:`state_json` saved (after :meth:`initialize`)."""
+        from baselines.checkpoint import load_optimizer_state
+
+        with torch.no_grad():
+            for name, value in self.init.items():
+                value.copy_(tensors[f"init.{name}"])
+        load_optimizer_state(self.meta_optimizer, tensors, state["optimizer"])
+        self.meta_step = int(state["meta_step"])
+        self.total_meta_steps = int(state["total_meta_steps"])
+        self.reset_accumulators()

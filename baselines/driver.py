@@ -1,0 +1,156 @@
+"""The meta-training driver: meta-batches, meta-updates, logs, checkpoints and resume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from baselines.base import MetaLearner
+from baselines.checkpoint import load_checkpoint, save_checkpoint
+from metaenvs.core import TaskDistribution
+from metaenvs.errors import CheckpointError
+from metaenvs.io import save_initialization, write_bytes_atomic
+from metaenvs.seeding import derive_seed
+from metaenvs.validation import one_of, positive_int
+
+EXECUTORS = ("local",)
+LOG_FIELDS = ("meta_step", "tasks", "first_value", "final_value", "meta_lr", "meta_grad_norm", "seconds")
+
+
+@dataclass
+class MetaTrainResult:
+    """What :func:`meta_train` returns.
+
+    Attributes:
+        init: The meta-learned initialization (parameter name → tensor).
+        history: One row per meta step (the CSV log).
+        init_path: Where the initialization was saved, if ``out_dir`` was given.
+        resumed_from: Meta step the run resumed from (0 for a fresh run).
+    """
+
+    init: dict[str, torch.Tensor]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    init_path: Path | None = None
+    resumed_from: int = 0
+
+
+def meta_batch(dist: TaskDistribution, seed: int, step: int, size: int, split: str = "train") -> list:
+    """The tasks of meta step ``step``: a pure function of ``(seed, step)``, so resumes see the same."""
+    return dist.sample(np.random.default_rng(derive_seed(seed, "meta-batch", step)), split, size)
+
+
+def task_seed(seed: int, step: int, index: int) -> int:
+    """Agent seed of task ``index`` of meta step ``step``."""
+    return derive_seed(seed, "task", step, index)
+
+
+def meta_train(agent: Any, dist: TaskDistribution, meta_learner: MetaLearner, *, meta_steps: int,
+               meta_batch_size: int, inner_steps: int | None = None, seed: int = 0,
+               out_dir: str | Path | None = None, checkpoint_every: int = 1, progress: bool = True,
+               executor: str = "local", max_steps_this_call: int | None = None) -> MetaTrainResult:
+    """Meta-train ``meta_learner``'s initialization on the ``train`` split of ``dist``.
+
+    Args:
+        agent: A ``SupervisedAgent`` or ``ActorCritic`` built for ``dist``; its current
+            parameters are the starting initialization.
+        dist: The task distribution.
+        meta_learner: The algorithm (a :class:`~baselines.base.MetaLearner`).
+        meta_steps: Number of meta-updates.
+        meta_batch_size: Tasks per meta-update.
+        inner_steps: Budget of each task (agent's unit); default: the protocol's budget.
+        seed: Decides every meta-batch and every task seed.
+        out_dir: Folder for ``log.csv``, checkpoints and ``init.safetensors`` + card. A run
+            pointed at a folder with a checkpoint resumes from it.
+        checkpoint_every: Meta steps between checkpoints.
+        progress: Show a progress bar.
+        executor: ``"local"`` (tasks run one after another in this process).
+        max_steps_this_call: Stop after this many meta steps (then resume later); for tests.
+
+    Returns:
+        The :class:`MetaTrainResult`.
+    """
+    meta_steps = positive_int("meta_steps", meta_steps)
+    meta_batch_size = positive_int("meta_batch_size", meta_batch_size)
+    inner_steps = positive_int("inner_steps", dist.protocol.budget if inner_steps is None else inner_steps)
+    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+    one_of("executor", executor, EXECUTORS)
+    config = {"algorithm": meta_learner.name, "dist_id": dist.id, "dist_seed": dist.seed, "seed": seed,
+              "meta_steps": meta_steps, "meta_batch_size": meta_batch_size, "inner_steps": inner_steps,
+              "hyperparameters": meta_learner.hyperparameters(), "agent": agent.hyperparameters()}
+    meta_learner.initialize(agent, total_meta_steps=meta_steps)
+    history, start = _resume(out_dir, meta_learner, config)
+    stop = meta_steps if max_steps_this_call is None else min(meta_steps, start + max_steps_this_call)
+    bar = tqdm(total=meta_steps, initial=start, disable=not progress, desc=f"{meta_learner.name} {dist.id}",
+               unit="meta-step")
+    for step in range(start, stop):
+        t0 = time.perf_counter()
+        firsts, finals = [], []
+        for index, task in enumerate(meta_batch(dist, seed, step, meta_batch_size)):
+            curve = agent.learn(task, inner_steps, hooks=[meta_learner], seed=task_seed(seed, step, index))
+            firsts.append(curve.values[0])
+            finals.append(curve.values[-1])
+        stats = meta_learner.meta_update()
+        history.append({"meta_step": step + 1, "tasks": meta_batch_size, "first_value": _finite_mean(firsts),
+                        "final_value": _finite_mean(finals), **stats, "seconds": time.perf_counter() - t0})
+        bar.update(1)
+        bar.set_postfix(final=history[-1]["final_value"], meta_lr=f"{stats['meta_lr']:.3g}")
+        if out_dir is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == stop):
+            _checkpoint(out_dir, step + 1, meta_learner, config, history)
+    bar.close()
+    result = MetaTrainResult(meta_learner.initialization(), history, None, start)
+    if out_dir is not None and stop == meta_steps:
+        result.init_path = Path(out_dir) / "init.safetensors"
+        card = {"algorithm": meta_learner.name, "dist_id": dist.id, "protocol_id": dist.protocol.id,
+                "protocol_hash": dist.protocol.hash, "split_hash": dist.split_hash(), **config}
+        save_initialization(result.init_path, result.init, card)
+    return result
+
+
+def _resume(out_dir: str | Path | None, meta_learner: MetaLearner,
+            config: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    if out_dir is None:
+        return [], 0
+    found = load_checkpoint(out_dir)
+    if found is None:
+        return [], 0
+    tensors, state = found
+    if state["config"] != _jsonable(config):
+        changed = sorted(k for k in config if state["config"].get(k) != _jsonable(config)[k])
+        raise CheckpointError(
+            f"{out_dir} holds a run with a different configuration (differs in: {', '.join(changed)}). "
+            "Use another --out folder, or delete this one to start over."
+        )
+    meta_learner.load_state(tensors, state["meta_learner"])
+    return list(state["history"]), int(state["step"])
+
+
+def _checkpoint(out_dir: str | Path, step: int, meta_learner: MetaLearner, config: dict[str, Any],
+                history: list[dict[str, Any]]) -> None:
+    save_checkpoint(out_dir, step, meta_learner.state_tensors(),
+                    {"config": _jsonable(config), "meta_learner": meta_learner.state_json(), "history": history})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(history)
+    write_bytes_atomic(Path(out_dir) / "log.csv", buffer.getvalue().encode())
+
+
+def _jsonable(data: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(data))
+
+
+
+def _finite_mean(values: list[float]) -> float | None:
+    """Mean of the finite values (RL curves may have no finished episode), or ``None``."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None

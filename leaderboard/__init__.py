@@ -1,0 +1,1 @@
+"""Leaderboard: result schema, validated submissions and rendered boards (issue #7)."""

@@ -1,0 +1,79 @@
+"""Sinusoid regression, the MAML setup (Finn et al. 2017, section 5.1).
+
+Task: ``y = A * sin(x - phase)`` with amplitude ``A ~ U[0.1, 5]``, phase
+``~ U[0, pi]`` and inputs ``x ~ U[-5, 5]``. The training split is infinite (each
+meta-batch draws new functions); ``val`` and ``test`` are fixed lists of functions
+chosen by the distribution's seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from metaenvs.core import SupervisedData, SupervisedTaskDistribution, Task
+from metaenvs.protocol import Protocol
+from metaenvs.seeding import derive_seed
+from metaenvs.validation import positive_int
+
+AMPLITUDE = (0.1, 5.0)
+PHASE = (0.0, float(np.pi))
+X_RANGE = (-5.0, 5.0)
+
+
+
+class SinusoidRegression(SupervisedTaskDistribution):
+    """MAML's sinusoid regression.
+
+    Args:
+        shots: Training points per task (K).
+        test_points: Held-out points per task the score is measured on.
+        n_val: Number of fixed validation functions.
+        n_test: Number of fixed held-out test functions.
+        seed: Fixes the validation and test functions.
+    """
+
+    def __init__(self, shots: int = 10, test_points: int = 100, n_val: int = 50, n_test: int = 100,
+                 seed: int = 0) -> None:
+        super().__init__(seed)
+        self.shots = positive_int("shots", shots)
+        self.test_points = positive_int("test_points", test_points)
+        self.n_val = positive_int("n_val", n_val)
+        self.n_test = positive_int("n_test", n_test)
+
+    def _split_sizes(self) -> dict[str, int | None]:
+        return {"train": None, "val": self.n_val, "test": self.n_test}
+
+    @staticmethod
+    def _draw(rng: np.random.Generator) -> dict[str, Any]:
+        return {
+            "amplitude": float(rng.uniform(*AMPLITUDE)),
+            "phase": float(rng.uniform(*PHASE)),
+            "data_seed": int(rng.integers(2**62)),
+        }
+
+    def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
+        rng = np.random.default_rng(derive_seed(self.seed, split, index))
+        return f"{index:04d}", self._draw(rng)
+
+    def _sample_params(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
+        return self._draw(rng)
+
+    def load_task(self, task: Task) -> SupervisedData:
+        task = self.check_task(task)
+        p = task.params
+        rng = np.random.default_rng(p["data_seed"])
+        x = rng.uniform(*X_RANGE, size=(self.shots + self.test_points, 1))
+        y = p["amplitude"] * np.sin(x - p["phase"])
+        xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        k = self.shots
+        return SupervisedData(xt[:k], yt[:k], xt[k:], yt[k:], (1,), 1, loss="mse", metric="mse")
+
+    def default_protocol(self) -> Protocol:
+        return Protocol(
+            dist_id=self.id, budget=32, budget_unit="inner_steps", seeds=(0, 1, 2), metric="mse",
+            higher_is_better=False,
+            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.02, "batch_size": None},
+        )

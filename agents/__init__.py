@@ -26,5 +26,14 @@ def __getattr__(name: str) -> Any:  # ActorCritic imports SB3; load it on first 
     raise AttributeError(name)
 
 
-__all__ = ["ActorCritic", "Capabilities", "Hook", "InnerStepContext", "LearningCurve", "SupervisedAgent",
-           "TaskEndContext", "TaskStartContext", "make_agent"]
+__all__ = [
+    "ActorCritic",
+    "Capabilities",
+    "Hook",
+    "InnerStepContext",
+    "LearningCurve",
+    "SupervisedAgent",
+    "TaskEndContext",
+    "TaskStartContext",
+    "make_agent",
+]

@@ -56,7 +56,7 @@ class LossTap(TorchFunctionMode):
         super().__init__()
         self.loss: torch.Tensor | None = None
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch API
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         if func is torch.Tensor.backward:
             self.loss = args[0].detach()
         return func(*args, **(kwargs or {}))
@@ -116,10 +116,19 @@ class ActorCritic:
     capabilities = Capabilities(first_order=True, differentiable=False, batched=False)
     step_unit = "timesteps"
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, algo: str = "a2c",
-                 n_envs: int = 8, policy: str = "MlpPolicy", policy_kwargs: Mapping[str, Any] | None = None,
-                 algo_kwargs: Mapping[str, Any] | None = None, eval_episodes: int = 10, seed: int = 0,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        algo: str = "a2c",
+        n_envs: int = 8,
+        policy: str = "MlpPolicy",
+        policy_kwargs: Mapping[str, Any] | None = None,
+        algo_kwargs: Mapping[str, Any] | None = None,
+        eval_episodes: int = 10,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
         self.algo = one_of("algo", algo, ALGORITHMS)
         self.n_envs = positive_int("n_envs", n_envs)
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
@@ -130,11 +139,14 @@ class ActorCritic:
         self.observation_space, self.action_space = observation_space, action_space
         algo_cls = ALGORITHMS[self.algo]
         if policy not in algo_cls.policy_aliases:
-            raise InvalidArgumentError(f"policy must be one of {list(algo_cls.policy_aliases)}, got {policy!r}.")
+            raise InvalidArgumentError(
+                f"policy must be one of {list(algo_cls.policy_aliases)}, got {policy!r}."
+            )
         self._policy_cls = algo_cls.policy_aliases[policy]
         # The optimizer built here is replaced by a fresh one for every task (see _adopt).
-        self.model: nn.Module = self._policy_cls(observation_space, action_space, lambda _: 1e-3,
-                                                 **self.policy_kwargs)
+        self.model: nn.Module = self._policy_cls(
+            observation_space, action_space, lambda _: 1e-3, **self.policy_kwargs
+        )
         self.model.to(device)
         self.reset(seed)
 
@@ -149,9 +161,15 @@ class ActorCritic:
             env.close()
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"type": "actor_critic", "algo": self.algo, "n_envs": self.n_envs, "policy": self.policy_alias,
-                "policy_kwargs": self.policy_kwargs, "algo_kwargs": self.algo_kwargs,
-                "eval_episodes": self.eval_episodes}
+        return {
+            "type": "actor_critic",
+            "algo": self.algo,
+            "n_envs": self.n_envs,
+            "policy": self.policy_alias,
+            "policy_kwargs": self.policy_kwargs,
+            "algo_kwargs": self.algo_kwargs,
+            "eval_episodes": self.eval_episodes,
+        }
 
     def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Write an initialization (all parameters or a named subset) into the policy."""
@@ -161,9 +179,14 @@ class ActorCritic:
     def reset(self, seed: int) -> None:
         """Re-initialise the policy from ``seed`` with SB3's scheme (orthogonal, gains sqrt 2 / 0.01 / 1)."""
         generator = torch_generator(seed)
-        gains = {"features_extractor": math.sqrt(2), "pi_features_extractor": math.sqrt(2),
-                 "vf_features_extractor": math.sqrt(2), "mlp_extractor": math.sqrt(2),
-                 "action_net": 0.01, "value_net": 1.0}
+        gains = {
+            "features_extractor": math.sqrt(2),
+            "pi_features_extractor": math.sqrt(2),
+            "vf_features_extractor": math.sqrt(2),
+            "mlp_extractor": math.sqrt(2),
+            "action_net": 0.01,
+            "value_net": 1.0,
+        }
         for name, gain in gains.items():
             module = getattr(self.model, name, None)
             if module is None:
@@ -204,12 +227,19 @@ class ActorCritic:
         curve = LearningCurve(task.id, "timestep", "episode_return")
         vec_env = self._vec_env(task, derive_seed(seed, 1))
         with scoped_global_seed(derive_seed(seed, 2)):
-            algo = ALGORITHMS[self.algo](self._policy_cls, vec_env, device=self.device,
-                                         policy_kwargs=self.policy_kwargs, **self.algo_kwargs)
+            algo = ALGORITHMS[self.algo](
+                self._policy_cls,
+                vec_env,
+                device=self.device,
+                policy_kwargs=dict(self.policy_kwargs),
+                **self.algo_kwargs,
+            )
             algo.loss_tap = LossTap()
             self._adopt(algo)
             hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))
-            handle = algo.policy.optimizer.register_step_pre_hook(self._step_hook(task, algo.loss_tap, hook, curve))
+            handle = algo.policy.optimizer.register_step_pre_hook(
+                self._step_hook(task, algo.loss_tap, hook, curve)
+            )
             try:
                 algo.learn(total_timesteps=steps, callback=_EpisodeRecorder(curve))
             finally:
@@ -226,7 +256,8 @@ class ActorCritic:
         throwaway = algo.policy
         algo.policy = self.model
         self.model.optimizer = throwaway.optimizer_class(
-            self.model.parameters(), lr=algo.lr_schedule(1), **throwaway.optimizer_kwargs)
+            self.model.parameters(), lr=algo.lr_schedule(1), **throwaway.optimizer_kwargs
+        )
 
     def _step_hook(self, task: Task, tap: LossTap, hook: Hook, curve: LearningCurve):
         params = dict(self.model.named_parameters())
@@ -239,12 +270,13 @@ class ActorCritic:
             value = float(loss)
             if not np.isfinite(value):
                 raise NonFiniteError(
-                    f"Loss became {value} at gradient step {counter[0]} of task {task.id!r} ({task.dist_id}). "
-                    "The task was stopped; lower the learning rate."
+                    f"Loss became {value} at gradient step {counter[0]} of task {task.id!r} "
+                    f"({task.dist_id}). The task was stopped; lower the learning rate."
                 )
             curve.losses.append(value)
-            hook.on_inner_step(InnerStepContext(self, task, counter[0], loss, params, named_grads(params),
-                                                optimizer))
+            hook.on_inner_step(
+                InnerStepContext(self, task, counter[0], loss, params, named_grads(params), optimizer)
+            )
             counter[0] += 1
 
         return pre_step
@@ -255,8 +287,9 @@ class ActorCritic:
         vec_env = DummyVecEnv([task.make_env])
         vec_env.seed(derive_seed(seed, 3))
         try:
-            mean, std = evaluate_policy(self.model, vec_env, n_eval_episodes=self.eval_episodes,
-                                        deterministic=True, warn=False)
+            mean, std = evaluate_policy(
+                self.model, vec_env, n_eval_episodes=self.eval_episodes, deterministic=True, warn=False
+            )
         finally:
             vec_env.close()
         return {"return": float(mean), "return_std": float(std)}

@@ -44,10 +44,18 @@ class LearningCurve:
         return self.values[-1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "x_unit": self.x_unit, "y_name": self.y_name,
-                "steps": list(self.steps), "values": list(self.values), "losses": list(self.losses)}
+        return {
+            "task_id": self.task_id,
+            "x_unit": self.x_unit,
+            "y_name": self.y_name,
+            "steps": list(self.steps),
+            "values": list(self.values),
+            "losses": list(self.losses),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearningCurve:
-        return cls(**{k: data[k] for k in ("task_id", "x_unit", "y_name", "steps", "values")},
-                   losses=list(data.get("losses", [])))
+        return cls(
+            **{k: data[k] for k in ("task_id", "x_unit", "y_name", "steps", "values")},
+            losses=list(data.get("losses", [])),
+        )

@@ -17,8 +17,9 @@ ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.
 class MLP(nn.Sequential):
     """Fully connected network: ``Flatten`` then ``Linear``/activation pairs, then a linear head."""
 
-    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (40, 40),
-                 activation: str = "tanh") -> None:
+    def __init__(
+        self, in_features: int, out_features: int, hidden: Sequence[int] = (40, 40), activation: str = "tanh"
+    ) -> None:
         if activation not in ACTIVATIONS:
             raise InvalidArgumentError(f"Unknown activation {activation!r}; use one of {list(ACTIVATIONS)}.")
         layers: list[nn.Module] = [nn.Flatten()]

@@ -51,10 +51,19 @@ class SupervisedAgent:
     capabilities = Capabilities(first_order=True, differentiable=True, batched=False)
     step_unit = "inner_steps"
 
-    def __init__(self, input_shape: Sequence[int], n_outputs: int, model: nn.Module | None = None,
-                 model_spec: Mapping[str, Any] | None = None, optimizer: str = "sgd", lr: float = 0.01,
-                 momentum: float = 0.9, batch_size: int | None = None,
-                 dtype: torch.dtype = torch.float32, seed: int = 0) -> None:
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_outputs: int,
+        model: nn.Module | None = None,
+        model_spec: Mapping[str, Any] | None = None,
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        batch_size: int | None = None,
+        dtype: torch.dtype = torch.float32,
+        seed: int = 0,
+    ) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.n_outputs = positive_int("n_outputs", n_outputs)
         self.optimizer_name = one_of("optimizer", optimizer, OPTIMIZERS)
@@ -79,9 +88,15 @@ class SupervisedAgent:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The agent's settings, as recorded in initialization cards and results."""
-        return {"type": "supervised", "model_spec": self.model_spec, "optimizer": self.optimizer_name,
-                "lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size,
-                "dtype": str(self.dtype).removeprefix("torch.")}
+        return {
+            "type": "supervised",
+            "model_spec": self.model_spec,
+            "optimizer": self.optimizer_name,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "batch_size": self.batch_size,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
 
     # ----- parameters -----------------------------------------------------------------
     def reset(self, seed: int) -> None:
@@ -160,8 +175,9 @@ class SupervisedAgent:
             value = self._checked(loss, task, step)
             loss.backward()
             curve.append(step, value)
-            hook.on_inner_step(InnerStepContext(self, task, step, loss.detach(), params,
-                                                named_grads(params), optimizer))
+            hook.on_inner_step(
+                InnerStepContext(self, task, step, loss.detach(), params, named_grads(params), optimizer)
+            )
             optimizer.step()
         with torch.no_grad():
             final_loss = loss_fn(self.model(data.x_train), data.y_train)
@@ -188,15 +204,19 @@ class SupervisedAgent:
         data = self.data(task)
         pred = self.model(data.x_test)
         metric_fn, _ = get_metric(data.metric)
-        return {"loss": float(get_loss(data.loss)(pred, data.y_test)), data.metric: float(metric_fn(pred, data.y_test))}
+        return {
+            "loss": float(get_loss(data.loss)(pred, data.y_test)),
+            data.metric: float(metric_fn(pred, data.y_test)),
+        }
 
     # ----- functional form (for algorithms that differentiate through learning) -------------
     def named_parameters(self) -> dict[str, torch.Tensor]:
         """The model's live parameters by name."""
         return dict(self.model.named_parameters())
 
-    def functional_loss(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                        loss: str) -> torch.Tensor:
+    def functional_loss(
+        self, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss: str
+    ) -> torch.Tensor:
         """Loss of the model evaluated with ``params`` (a dict that may carry autograd history).
 
         Parameters missing from ``params`` are taken from the module, so a subset can be

@@ -19,5 +19,13 @@ def make_meta_learner(name: str, **kwargs: Any) -> MetaLearner:
     return ALGORITHMS[name](**kwargs)
 
 
-__all__ = ["ALGORITHMS", "MetaLearner", "MetaTrainResult", "Reptile", "Scratch", "make_meta_learner",
-           "meta_batch", "meta_train"]
+__all__ = [
+    "ALGORITHMS",
+    "MetaLearner",
+    "MetaTrainResult",
+    "Reptile",
+    "Scratch",
+    "make_meta_learner",
+    "meta_batch",
+    "meta_train",
+]

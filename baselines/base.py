@@ -48,8 +48,14 @@ class MetaLearner(Hook):
     name: ClassVar[str] = "base"
     required_capabilities: tuple[str, ...] = ("first_order",)
 
-    def __init__(self, meta_lr: float = 1.0, meta_optimizer: str = "sgd", schedule: str = "constant",
-                 meta_lr_final: float = 0.0, params: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        meta_lr: float = 1.0,
+        meta_optimizer: str = "sgd",
+        schedule: str = "constant",
+        meta_lr_final: float = 0.0,
+        params: Sequence[str] | None = None,
+    ) -> None:
         self.meta_lr = non_negative_float("meta_lr", meta_lr)
         self.meta_lr_final = non_negative_float("meta_lr_final", meta_lr_final)
         self.meta_optimizer_name = one_of("meta_optimizer", meta_optimizer, META_OPTIMIZERS)
@@ -71,19 +77,27 @@ class MetaLearner(Hook):
                 f"{[n for n, _ in agent.model.named_parameters()][:8]}..."
             )
         self.init = snapshot(agent.model, names)
-        self.meta_optimizer = META_OPTIMIZERS[self.meta_optimizer_name](list(self.init.values()), lr=self.meta_lr)
+        self.meta_optimizer = META_OPTIMIZERS[self.meta_optimizer_name](
+            list(self.init.values()), lr=self.meta_lr
+        )
         self.total_meta_steps = max(1, int(total_meta_steps))
         self.meta_step = 0
         self.reset_accumulators()
 
     def _selected(self, name: str) -> bool:
         return self.param_prefixes is None or any(
-            name == p or name.startswith(p + ".") for p in self.param_prefixes)
+            name == p or name.startswith(p + ".") for p in self.param_prefixes
+        )
 
     def hyperparameters(self) -> dict[str, Any]:
         """Settings recorded in the initialization card."""
-        return {"meta_lr": self.meta_lr, "meta_optimizer": self.meta_optimizer_name, "schedule": self.schedule,
-                "meta_lr_final": self.meta_lr_final, "params": self.param_prefixes}
+        return {
+            "meta_lr": self.meta_lr,
+            "meta_optimizer": self.meta_optimizer_name,
+            "schedule": self.schedule,
+            "meta_lr_final": self.meta_lr_final,
+            "params": self.param_prefixes,
+        }
 
     def current_meta_lr(self) -> float:
         """Meta learning rate of the next meta-update (linear: Reptile's ``frac_done`` schedule)."""
@@ -157,8 +171,11 @@ class MetaLearner(Hook):
     def state_json(self) -> dict[str, Any]:
         from baselines.checkpoint import optimizer_json
 
-        return {"meta_step": self.meta_step, "total_meta_steps": self.total_meta_steps,
-                "optimizer": optimizer_json(self.meta_optimizer)}
+        return {
+            "meta_step": self.meta_step,
+            "total_meta_steps": self.total_meta_steps,
+            "optimizer": optimizer_json(self.meta_optimizer),
+        }
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_tensors` and :meth:`state_json` saved (after :meth:`initialize`)."""

@@ -28,8 +28,12 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer | None) -> dict[str, torc
     if optimizer is None:
         return {}
     state = optimizer.state_dict()["state"]
-    return {f"optim.{idx}.{key}": value.detach().clone()
-            for idx, entry in state.items() for key, value in entry.items() if torch.is_tensor(value)}
+    return {
+        f"optim.{idx}.{key}": value.detach().clone()
+        for idx, entry in state.items()
+        for key, value in entry.items()
+        if torch.is_tensor(value)
+    }
 
 
 def optimizer_json(optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
@@ -37,13 +41,16 @@ def optimizer_json(optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
     if optimizer is None:
         return {}
     sd = optimizer.state_dict()
-    scalars = {str(idx): {k: v for k, v in entry.items() if not torch.is_tensor(v)}
-               for idx, entry in sd["state"].items()}
+    scalars = {
+        str(idx): {k: v for k, v in entry.items() if not torch.is_tensor(v)}
+        for idx, entry in sd["state"].items()
+    }
     return {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer | None, tensors: Mapping[str, torch.Tensor],
-                         state: Mapping[str, Any]) -> None:
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer | None, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]
+) -> None:
     """Inverse of :func:`optimizer_tensors` plus :func:`optimizer_json`."""
     if optimizer is None or not state:
         return
@@ -55,14 +62,17 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer | None, tensors: Mappi
     optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
 
 
-def save_checkpoint(directory: str | Path, step: int, tensors: Mapping[str, torch.Tensor],
-                    state: Mapping[str, Any]) -> Path:
+def save_checkpoint(
+    directory: str | Path, step: int, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]
+) -> Path:
     """Write ``ckpt-<step>.safetensors`` then ``checkpoint.json``; drop older tensor files."""
     directory = Path(directory)
     name = f"ckpt-{step:08d}.safetensors"
     write_bytes_atomic(directory / name, save({k: v.contiguous() for k, v in tensors.items()}))
-    write_json_atomic(directory / CHECKPOINT_JSON,
-                      {**state, "step": step, "tensors": name, "sha256": sha256_file(directory / name)})
+    write_json_atomic(
+        directory / CHECKPOINT_JSON,
+        {**state, "step": step, "tensors": name, "sha256": sha256_file(directory / name)},
+    )
     for old in directory.glob("ckpt-*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
@@ -77,7 +87,9 @@ def load_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
     try:
         state = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); delete the run folder to start over.") from exc
+        raise CheckpointError(
+            f"{path} is not valid JSON ({exc}); delete the run folder to start over."
+        ) from exc
     tensor_file = Path(directory) / state["tensors"]
     if not tensor_file.is_file() or sha256_file(tensor_file) != state["sha256"]:
         raise CheckpointError(f"{tensor_file} is missing or does not match {path}; delete the run folder.")

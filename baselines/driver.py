@@ -52,10 +52,21 @@ def task_seed(seed: int, step: int, index: int) -> int:
     return derive_seed(seed, "task", step, index)
 
 
-def meta_train(agent: Any, dist: TaskDistribution, meta_learner: MetaLearner, *, meta_steps: int,
-               meta_batch_size: int, inner_steps: int | None = None, seed: int = 0,
-               out_dir: str | Path | None = None, checkpoint_every: int = 1, progress: bool = True,
-               executor: str = "local", max_steps_this_call: int | None = None) -> MetaTrainResult:
+def meta_train(
+    agent: Any,
+    dist: TaskDistribution,
+    meta_learner: MetaLearner,
+    *,
+    meta_steps: int,
+    meta_batch_size: int,
+    inner_steps: int | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    checkpoint_every: int = 1,
+    progress: bool = True,
+    executor: str = "local",
+    max_steps_this_call: int | None = None,
+) -> MetaTrainResult:
     """Meta-train ``meta_learner``'s initialization on the ``train`` split of ``dist``.
 
     Args:
@@ -82,14 +93,27 @@ def meta_train(agent: Any, dist: TaskDistribution, meta_learner: MetaLearner, *,
     inner_steps = positive_int("inner_steps", dist.protocol.budget if inner_steps is None else inner_steps)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     one_of("executor", executor, EXECUTORS)
-    config = {"algorithm": meta_learner.name, "dist_id": dist.id, "dist_seed": dist.seed, "seed": seed,
-              "meta_steps": meta_steps, "meta_batch_size": meta_batch_size, "inner_steps": inner_steps,
-              "hyperparameters": meta_learner.hyperparameters(), "agent": agent.hyperparameters()}
+    config = {
+        "algorithm": meta_learner.name,
+        "dist_id": dist.id,
+        "dist_seed": dist.seed,
+        "seed": seed,
+        "meta_steps": meta_steps,
+        "meta_batch_size": meta_batch_size,
+        "inner_steps": inner_steps,
+        "hyperparameters": meta_learner.hyperparameters(),
+        "agent": agent.hyperparameters(),
+    }
     meta_learner.initialize(agent, total_meta_steps=meta_steps)
     history, start = _resume(out_dir, meta_learner, config)
     stop = meta_steps if max_steps_this_call is None else min(meta_steps, start + max_steps_this_call)
-    bar = tqdm(total=meta_steps, initial=start, disable=not progress, desc=f"{meta_learner.name} {dist.id}",
-               unit="meta-step")
+    bar = tqdm(
+        total=meta_steps,
+        initial=start,
+        disable=not progress,
+        desc=f"{meta_learner.name} {dist.id}",
+        unit="meta-step",
+    )
     for step in range(start, stop):
         t0 = time.perf_counter()
         firsts, finals = [], []
@@ -98,24 +122,39 @@ def meta_train(agent: Any, dist: TaskDistribution, meta_learner: MetaLearner, *,
             firsts.append(curve.values[0])
             finals.append(curve.values[-1])
         stats = meta_learner.meta_update()
-        history.append({"meta_step": step + 1, "tasks": meta_batch_size, "first_value": _finite_mean(firsts),
-                        "final_value": _finite_mean(finals), **stats, "seconds": time.perf_counter() - t0})
+        history.append(
+            {
+                "meta_step": step + 1,
+                "tasks": meta_batch_size,
+                "first_value": _finite_mean(firsts),
+                "final_value": _finite_mean(finals),
+                **stats,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         bar.update(1)
-        bar.set_postfix(final=history[-1]["final_value"], meta_lr=f"{stats['meta_lr']:.3g}")
+        bar.set_postfix(final=history[-1]["final_value"], meta_lr=f"{stats['meta_lr']:.3g}", refresh=False)
         if out_dir is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == stop):
             _checkpoint(out_dir, step + 1, meta_learner, config, history)
     bar.close()
     result = MetaTrainResult(meta_learner.initialization(), history, None, start)
     if out_dir is not None and stop == meta_steps:
         result.init_path = Path(out_dir) / "init.safetensors"
-        card = {"algorithm": meta_learner.name, "dist_id": dist.id, "protocol_id": dist.protocol.id,
-                "protocol_hash": dist.protocol.hash, "split_hash": dist.split_hash(), **config}
+        card = {
+            "algorithm": meta_learner.name,
+            "dist_id": dist.id,
+            "protocol_id": dist.protocol.id,
+            "protocol_hash": dist.protocol.hash,
+            "split_hash": dist.split_hash(),
+            **config,
+        }
         save_initialization(result.init_path, result.init, card)
     return result
 
 
-def _resume(out_dir: str | Path | None, meta_learner: MetaLearner,
-            config: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def _resume(
+    out_dir: str | Path | None, meta_learner: MetaLearner, config: dict[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
     if out_dir is None:
         return [], 0
     found = load_checkpoint(out_dir)
@@ -132,10 +171,19 @@ def _resume(out_dir: str | Path | None, meta_learner: MetaLearner,
     return list(state["history"]), int(state["step"])
 
 
-def _checkpoint(out_dir: str | Path, step: int, meta_learner: MetaLearner, config: dict[str, Any],
-                history: list[dict[str, Any]]) -> None:
-    save_checkpoint(out_dir, step, meta_learner.state_tensors(),
-                    {"config": _jsonable(config), "meta_learner": meta_learner.state_json(), "history": history})
+def _checkpoint(
+    out_dir: str | Path,
+    step: int,
+    meta_learner: MetaLearner,
+    config: dict[str, Any],
+    history: list[dict[str, Any]],
+) -> None:
+    save_checkpoint(
+        out_dir,
+        step,
+        meta_learner.state_tensors(),
+        {"config": _jsonable(config), "meta_learner": meta_learner.state_json(), "history": history},
+    )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS)
     writer.writeheader()
@@ -147,7 +195,6 @@ def _jsonable(data: Any) -> Any:
     import json
 
     return json.loads(json.dumps(data))
-
 
 
 def _finite_mean(values: list[float]) -> float | None:

@@ -8,7 +8,13 @@ Example:
 """
 
 from metaenvs import errors
-from metaenvs.core import SupervisedData, SupervisedTaskDistribution, RLTaskDistribution, Task, TaskDistribution
+from metaenvs.core import (
+    RLTaskDistribution,
+    SupervisedData,
+    SupervisedTaskDistribution,
+    Task,
+    TaskDistribution,
+)
 from metaenvs.protocol import Protocol
 from metaenvs.registration import TaskSpec, make, pprint_registry, register, register_spec, registry, spec
 
@@ -32,6 +38,6 @@ __all__ = [
     "spec",
 ]
 
-from metaenvs import builtin as _builtin  # noqa: E402  (registers the built-in families)
+from metaenvs import builtin as _builtin
 
 del _builtin

@@ -41,8 +41,9 @@ class SupervisedBanditEnv(gym.Env):
         if self._classification:
             self.action_space = spaces.Discrete(int(data.n_outputs))
         else:
-            self.action_space = spaces.Box(-action_bound, action_bound, shape=(int(data.n_outputs),),
-                                           dtype=np.float32)
+            self.action_space = spaces.Box(
+                -action_bound, action_bound, shape=(int(data.n_outputs),), dtype=np.float32
+            )
         self._index = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -62,8 +62,14 @@ class SupervisedData:
             return t.to(dtype) if t.is_floating_point() else t
 
         return SupervisedData(
-            cast(self.x_train), cast(self.y_train), cast(self.x_test), cast(self.y_test),
-            self.input_shape, self.n_outputs, self.loss, self.metric,
+            cast(self.x_train),
+            cast(self.y_train),
+            cast(self.x_test),
+            cast(self.y_test),
+            self.input_shape,
+            self.n_outputs,
+            self.loss,
+            self.metric,
         )
 
 
@@ -224,7 +230,9 @@ class TaskDistribution(ABC):
 
     def split_hash(self) -> str:
         """sha256 of every finite split's tasks (ids and params) and the spec: which tasks are which."""
-        splits = {s: [t.to_dict() for t in self.tasks(s)] for s, n in self._split_sizes().items() if n is not None}
+        splits = {
+            s: [t.to_dict() for t in self.tasks(s)] for s, n in self._split_sizes().items() if n is not None
+        }
         return sha256_json({"spec": json.loads(self.spec.to_json()), "splits": splits})
 
     # ----- tasks from elsewhere ---------------------------------------------------
@@ -302,4 +310,3 @@ def choose_disjoint(rng: np.random.Generator, items: Sequence[Any], sizes: Seque
         groups.append([items[int(i)] for i in order[start : start + size]])
         start += size
     return groups
-

@@ -57,11 +57,21 @@ class EvaluationResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": RESULT_SCHEMA_VERSION, "dist_id": self.dist_id, "spec": self.spec,
-                "protocol": self.protocol, "protocol_hash": self.protocol_hash, "split_hash": self.split_hash,
-                "seeds": self.protocol["seeds"], "records": self.records, "init": self.init,
-                "agent": self.agent, "compute": self.compute, "versions": self.versions,
-                "summary": self.summary()}
+        return {
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "dist_id": self.dist_id,
+            "spec": self.spec,
+            "protocol": self.protocol,
+            "protocol_hash": self.protocol_hash,
+            "split_hash": self.split_hash,
+            "seeds": self.protocol["seeds"],
+            "records": self.records,
+            "init": self.init,
+            "agent": self.agent,
+            "compute": self.compute,
+            "versions": self.versions,
+            "summary": self.summary(),
+        }
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
@@ -82,8 +92,15 @@ def _resolve_init(init: Any) -> tuple[Mapping[str, torch.Tensor] | None, dict[st
     )
 
 
-def evaluate(agent: Any, dist: TaskDistribution, init: Any = None, protocol: Protocol | None = None, *,
-             out: str | os.PathLike | None = None, progress: bool = False) -> EvaluationResult:
+def evaluate(
+    agent: Any,
+    dist: TaskDistribution,
+    init: Any = None,
+    protocol: Protocol | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> EvaluationResult:
     """Train from ``init`` on every task of the protocol's split, for every protocol seed.
 
     Args:
@@ -100,7 +117,9 @@ def evaluate(agent: Any, dist: TaskDistribution, init: Any = None, protocol: Pro
     """
     protocol = dist.protocol if protocol is None else protocol
     if protocol.dist_id != dist.id:
-        raise WrongDistributionError(f"Protocol {protocol.id} belongs to {protocol.dist_id}, not to {dist.id}.")
+        raise WrongDistributionError(
+            f"Protocol {protocol.id} belongs to {protocol.dist_id}, not to {dist.id}."
+        )
     if getattr(agent, "step_unit", protocol.budget_unit) != protocol.budget_unit:
         raise InvalidArgumentError(
             f"{protocol.id} budgets {protocol.budget_unit} but {type(agent).__name__} counts "
@@ -118,16 +137,38 @@ def evaluate(agent: Any, dist: TaskDistribution, init: Any = None, protocol: Pro
             curve = agent.learn(task, protocol.budget, seed=seed)
             scores = agent.evaluate(task, seed=seed)
             if protocol.metric not in scores:
-                raise InvalidArgumentError(f"Agent reported {sorted(scores)}, not the protocol metric "
-                                           f"{protocol.metric!r}.")
-            records.append({"task_id": task.id, "seed": seed, "final": scores[protocol.metric],
-                            "auc": curve.auc(), "scores": scores, "curve": curve.to_dict()})
+                raise InvalidArgumentError(
+                    f"Agent reported {sorted(scores)}, not the protocol metric {protocol.metric!r}."
+                )
+            records.append(
+                {
+                    "task_id": task.id,
+                    "seed": seed,
+                    "final": scores[protocol.metric],
+                    "auc": curve.auc(),
+                    "scores": scores,
+                    "curve": curve.to_dict(),
+                }
+            )
             bar.update(1)
     bar.close()
-    compute = {"budget_unit": protocol.budget_unit, "total_steps": protocol.budget * len(records),
-               "wall_seconds": time.perf_counter() - t0, "device": "cpu"}
-    result = EvaluationResult(dist.id, json.loads(dist.spec.to_json()), protocol.to_dict(), protocol.hash,
-                              dist.split_hash(), records, init_info, agent.hyperparameters(), compute)
+    compute = {
+        "budget_unit": protocol.budget_unit,
+        "total_steps": protocol.budget * len(records),
+        "wall_seconds": time.perf_counter() - t0,
+        "device": "cpu",
+    }
+    result = EvaluationResult(
+        dist.id,
+        json.loads(dist.spec.to_json()),
+        protocol.to_dict(),
+        protocol.hash,
+        dist.split_hash(),
+        records,
+        init_info,
+        agent.hyperparameters(),
+        compute,
+    )
     if out is not None:
         result.save(out)
     return result

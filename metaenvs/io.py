@@ -76,9 +76,15 @@ def environment_versions() -> dict[str, str]:
 
     from metaenvs import __version__
 
-    return {"metaenvs": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "gymnasium": gymnasium.__version__, "stable_baselines3": stable_baselines3.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "metaenvs": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "gymnasium": gymnasium.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def card_path(path: str | os.PathLike) -> Path:
@@ -86,8 +92,9 @@ def card_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(CARD_SUFFIX)
 
 
-def save_initialization(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
-                        card: Mapping[str, Any]) -> dict[str, Any]:
+def save_initialization(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], card: Mapping[str, Any]
+) -> dict[str, Any]:
     """Save a meta-learned initialization as safetensors plus a JSON card.
 
     The card records what the caller passes (algorithm, distribution id, protocol
@@ -104,9 +111,13 @@ def save_initialization(path: str | os.PathLike, tensors: Mapping[str, torch.Ten
         if not bool(torch.isfinite(value).all()):
             raise NonFiniteError(f"Refusing to save {path}: parameter {name!r} holds NaN or Inf.")
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-    full_card = {**card, "sha256": hashlib.sha256(data).hexdigest(), "file": Path(path).name,
-                 "parameters": {k: list(v.shape) for k, v in tensors.items()},
-                 "versions": environment_versions()}
+    full_card = {
+        **card,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "file": Path(path).name,
+        "parameters": {k: list(v.shape) for k, v in tensors.items()},
+        "versions": environment_versions(),
+    }
     write_bytes_atomic(path, data)
     write_json_atomic(card_path(path), full_card)
     return full_card

@@ -55,9 +55,7 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.budget_unit not in BUDGET_UNITS:
-            raise InvalidArgumentError(
-                f"budget_unit {self.budget_unit!r} is not one of {BUDGET_UNITS}."
-            )
+            raise InvalidArgumentError(f"budget_unit {self.budget_unit!r} is not one of {BUDGET_UNITS}.")
         if not isinstance(self.budget, int) or self.budget <= 0:
             raise InvalidArgumentError(f"Protocol budget must be a positive int, got {self.budget!r}.")
         if not self.seeds:

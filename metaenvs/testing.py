@@ -79,7 +79,9 @@ def _check_declarations(dist: TaskDistribution) -> None:
 
 def _same_tasks(dist: TaskDistribution, a: list[Task], b: list[Task], what: str) -> None:
     if [t.to_dict() for t in a] != [t.to_dict() for t in b]:
-        _fail(dist, f"the same seed gave different tasks ({what}): {[t.id for t in a]} vs {[t.id for t in b]}.")
+        _fail(
+            dist, f"the same seed gave different tasks ({what}): {[t.id for t in a]} vs {[t.id for t in b]}."
+        )
 
 
 def _check_seeds_differ(dist: TaskDistribution, split: str, size: int | None, n: int) -> None:
@@ -113,7 +115,9 @@ def _check_round_trip(dist: TaskDistribution, task: Task) -> None:
         _fail(dist, f"task {task.id!r} does not round-trip through JSON.")
 
 
-def _check_task_content(dist: TaskDistribution, task: Task, twin: TaskDistribution | None, steps: int) -> None:
+def _check_task_content(
+    dist: TaskDistribution, task: Task, twin: TaskDistribution | None, steps: int
+) -> None:
     if dist.kind == "supervised":
         data = task.load()
         _check_data(dist, task, data)
@@ -124,7 +128,9 @@ def _check_task_content(dist: TaskDistribution, task: Task, twin: TaskDistributi
     try:
         check_env(env.unwrapped, skip_render_check=True)
     except Exception as exc:  # re-raised with the task named
-        raise ConformanceError(f"{dist.id}: env of task {task.id!r} fails gymnasium's check_env: {exc}") from exc
+        raise ConformanceError(
+            f"{dist.id}: env of task {task.id!r} fails gymnasium's check_env: {exc}"
+        ) from exc
     finally:
         env.close()
     if _rollout(task, steps) != _rollout(task, steps):
@@ -137,7 +143,10 @@ def _check_data(dist: TaskDistribution, task: Task, data: Any) -> None:
     for name in ("x_train", "x_test"):
         x = getattr(data, name)
         if tuple(x.shape[1:]) != tuple(data.input_shape) or x.shape[0] == 0:
-            _fail(dist, f"{name} of {task.id!r} has shape {tuple(x.shape)}, expected (n>0, *{data.input_shape}).")
+            _fail(
+                dist,
+                f"{name} of {task.id!r} has shape {tuple(x.shape)}, expected (n>0, *{data.input_shape}).",
+            )
     for name in ("x_train", "y_train", "x_test", "y_test"):
         value = getattr(data, name)
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
@@ -159,9 +168,8 @@ def _rollout(task: Task, steps: int) -> list[tuple[bytes, float, bool]]:
         obs, _ = envs.reset(seed=7)
         trace = [(np.asarray(obs).tobytes(), 0.0, False)]
         for _ in range(steps):
-            obs, reward, terminated, truncated, _ = envs.step(envs.action_space.sample())
+            obs, reward, terminated, _, _ = envs.step(envs.action_space.sample())
             trace.append((np.asarray(obs).tobytes(), float(np.sum(reward)), bool(np.any(terminated))))
         return trace
     finally:
         envs.close()
-

@@ -20,8 +20,12 @@ def positive_int(name: str, value: Any) -> int:
 
 def non_negative_float(name: str, value: Any) -> float:
     """Return ``value`` as a float if it is finite and >= 0, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise InvalidArgumentError(f"{name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 

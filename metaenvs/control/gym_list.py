@@ -33,9 +33,16 @@ class GymEnvList(RLTaskDistribution):
 
     seed_decides_splits = False
 
-    def __init__(self, train: Sequence[str], test: Sequence[str], val: Sequence[str] = (),
-                 env_kwargs: Mapping[str, Mapping[str, Any]] | None = None, budget: int = 25_000,
-                 algo: str = "a2c", seed: int = 0) -> None:
+    def __init__(
+        self,
+        train: Sequence[str],
+        test: Sequence[str],
+        val: Sequence[str] = (),
+        env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+        budget: int = 25_000,
+        algo: str = "a2c",
+        seed: int = 0,
+    ) -> None:
         super().__init__(seed)
         self.lists = {"train": list(train), "val": list(val), "test": list(test)}
         self.env_kwargs = {k: dict(v) for k, v in (env_kwargs or {}).items()}
@@ -65,7 +72,11 @@ class GymEnvList(RLTaskDistribution):
 
     def default_protocol(self) -> Protocol:
         return Protocol(
-            dist_id=self.id, budget=self.budget, budget_unit="timesteps", seeds=(0, 1, 2),
-            metric="return", higher_is_better=True,
+            dist_id=self.id,
+            budget=self.budget,
+            budget_unit="timesteps",
+            seeds=(0, 1, 2),
+            metric="return",
+            higher_is_better=True,
             agent={"type": "actor_critic", "algo": self.algo, "n_envs": 8, "eval_episodes": 10},
         )

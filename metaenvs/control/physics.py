@@ -69,8 +69,13 @@ class PhysicsVaried(RLTaskDistribution):
 
     def default_protocol(self) -> Protocol:
         return Protocol(
-            dist_id=self.id, budget=self.budget, budget_unit="timesteps", seeds=(0, 1, 2),
-            metric="return", higher_is_better=True, agent=dict(self.protocol_agent),
+            dist_id=self.id,
+            budget=self.budget,
+            budget_unit="timesteps",
+            seeds=(0, 1, 2),
+            metric="return",
+            higher_is_better=True,
+            agent=dict(self.protocol_agent),
         )
 
 

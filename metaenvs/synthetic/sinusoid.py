@@ -23,7 +23,6 @@ PHASE = (0.0, float(np.pi))
 X_RANGE = (-5.0, 5.0)
 
 
-
 class SinusoidRegression(SupervisedTaskDistribution):
     """MAML's sinusoid regression.
 
@@ -35,8 +34,9 @@ class SinusoidRegression(SupervisedTaskDistribution):
         seed: Fixes the validation and test functions.
     """
 
-    def __init__(self, shots: int = 10, test_points: int = 100, n_val: int = 50, n_test: int = 100,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, shots: int = 10, test_points: int = 100, n_val: int = 50, n_test: int = 100, seed: int = 0
+    ) -> None:
         super().__init__(seed)
         self.shots = positive_int("shots", shots)
         self.test_points = positive_int("test_points", test_points)
@@ -73,7 +73,11 @@ class SinusoidRegression(SupervisedTaskDistribution):
 
     def default_protocol(self) -> Protocol:
         return Protocol(
-            dist_id=self.id, budget=32, budget_unit="inner_steps", seeds=(0, 1, 2), metric="mse",
+            dist_id=self.id,
+            budget=32,
+            budget_unit="inner_steps",
+            seeds=(0, 1, 2),
+            metric="mse",
             higher_is_better=False,
             agent={"type": "supervised", "optimizer": "sgd", "lr": 0.02, "batch_size": None},
         )

@@ -1,0 +1,183 @@
+"""The ``metaenvs`` command. The one module that ties all layers together (with lazy imports)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from metaenvs.errors import MetaEnvsError
+
+EPILOG = """examples:
+  metaenvs quickstart
+  metaenvs list --family Synthetic
+  metaenvs info Synthetic/Sinusoid-v0
+  metaenvs train --dist Synthetic/Sinusoid-v0 --algo reptile --meta-steps 500 --out runs/reptile
+  metaenvs evaluate --dist Synthetic/Sinusoid-v0 --init runs/reptile/init.safetensors --out result.json
+"""
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import metaenvs
+
+    metaenvs.pprint_registry(family=args.family)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import metaenvs
+
+    dist = metaenvs.make(args.id, seed=args.seed)
+    protocol = dist.protocol
+    info = {
+        "id": dist.id,
+        "kind": dist.kind,
+        "description": dist.spec.description,
+        "spec": json.loads(dist.spec.to_json()),
+        "seed": dist.seed,
+        "splits": {s: ("infinite" if n is None else n) for s, n in dist.splits.items()},
+        "protocol": {**protocol.to_dict(), "id": protocol.id, "hash": protocol.hash},
+        "split_hash": dist.split_hash(),
+        "default_model": dict(dist.default_model),
+        "held_out_tasks": [t.id for t in dist.tasks(protocol.split)][: args.max_tasks],
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import metaenvs
+    from agents import make_agent
+    from baselines import make_meta_learner, meta_train
+
+    dist = metaenvs.make(args.dist, seed=args.dist_seed)
+    agent = make_agent(dist, seed=args.seed)
+    kwargs = {} if args.meta_lr is None else {"meta_lr": args.meta_lr}
+    learner = make_meta_learner(args.algo, **kwargs)
+    result = meta_train(
+        agent,
+        dist,
+        learner,
+        meta_steps=args.meta_steps,
+        meta_batch_size=args.meta_batch,
+        inner_steps=args.inner_steps,
+        seed=args.seed,
+        out_dir=args.out,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.no_progress,
+    )
+    if result.resumed_from:
+        print(f"resumed from meta step {result.resumed_from}")
+    print(f"initialization: {result.init_path}")
+    print(f"log: {Path(args.out) / 'log.csv'}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import metaenvs
+    from agents import make_agent
+    from baselines.quickstart import format_table
+    from metaenvs.evaluation import evaluate
+
+    dist = metaenvs.make(args.dist, seed=args.dist_seed)
+    protocol = dist.protocol
+    changes = {}
+    if args.split is not None:
+        changes["split"] = args.split
+    if args.seeds is not None:
+        changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+    if args.budget is not None:
+        changes["budget"] = args.budget
+    if changes:
+        protocol = protocol.replace(**changes, name="custom")
+    agent = make_agent(dist, seed=0)
+    result = evaluate(agent, dist, args.init, protocol, out=args.out, progress=not args.no_progress)
+    label = "init" if args.init else "scratch"
+    print(format_table([{"method": label, "summary": result.summary()}], protocol.metric))
+    print(f"protocol {protocol.id} hash {protocol.hash[:16]}")
+    if args.out:
+        print(f"result: {args.out}")
+    return 0
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    from baselines.quickstart import run_quickstart
+
+    report = run_quickstart(
+        args.out, meta_steps=args.meta_steps, seed=args.seed, progress=not args.no_progress
+    )
+    print()
+    print(report["table"])
+    print(f"\nlearning curves: {report['png']}\ninitialization: {report['init']}")
+    print(f"done in {report['seconds']:.0f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``metaenvs`` command."""
+    parser = argparse.ArgumentParser(
+        prog="metaenvs",
+        description="Registered task distributions and meta-learners for reproducible meta-learning.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list registered task distributions")
+    p.add_argument("--family", help="only this family (e.g. Synthetic, Control)")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("info", help="show a distribution's spec, splits and protocol")
+    p.add_argument("id", help="task-distribution id, e.g. Synthetic/Sinusoid-v0")
+    p.add_argument("--seed", type=int, default=0, help="distribution seed (fixes held-out tasks)")
+    p.add_argument("--max-tasks", type=int, default=20, help="held-out task ids to show")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("train", help="meta-train an initialization")
+    p.add_argument("--dist", required=True, help="task-distribution id")
+    p.add_argument("--algo", default="reptile", help="meta-learner (reptile, scratch)")
+    p.add_argument("--meta-steps", type=int, default=1000, help="number of meta-updates")
+    p.add_argument("--meta-batch", type=int, default=5, help="tasks per meta-update")
+    p.add_argument("--inner-steps", type=int, default=None, help="budget per task (default: protocol's)")
+    p.add_argument("--meta-lr", type=float, default=None, help="meta step size")
+    p.add_argument("--seed", type=int, default=0, help="run seed (batches, task seeds, initial weights)")
+    p.add_argument("--dist-seed", type=int, default=0, help="distribution seed")
+    p.add_argument("--out", required=True, help="run folder (log.csv, checkpoints, init.safetensors)")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="meta steps between checkpoints")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate an initialization on held-out tasks")
+    p.add_argument("--dist", required=True, help="task-distribution id")
+    p.add_argument("--init", default=None, help="init.safetensors (omit: random init per seed)")
+    p.add_argument("--split", default=None, help="split to evaluate (default: protocol's, 'test')")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: protocol's)")
+    p.add_argument("--budget", type=int, default=None, help="steps per task (default: protocol's)")
+    p.add_argument("--dist-seed", type=int, default=0, help="distribution seed")
+    p.add_argument("--out", default=None, help="write the result JSON here")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("quickstart", help="Reptile vs scratch on sinusoid regression (no download)")
+    p.add_argument("--out", default="quickstart_out", help="output folder")
+    p.add_argument("--meta-steps", type=int, default=1000, help="Reptile meta steps")
+    p.add_argument("--seed", type=int, default=0, help="run seed")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_quickstart)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``metaenvs`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MetaEnvsError as exc:
+        print(f"metaenvs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+import json
+
+import pytest
+
+from metaenvs.cli import main
+
+
+def test_list_and_info(capsys):
+    assert main(["list", "--family", "Synthetic"]) == 0
+    assert "Synthetic/Sinusoid-v0" in capsys.readouterr().out
+    assert main(["info", "Synthetic/Sinusoid-v0"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kind"] == "supervised" and info["splits"]["train"] == "infinite"
+    assert len(info["protocol"]["hash"]) == 64
+
+
+def test_unknown_id_is_a_clean_error(capsys):
+    assert main(["info", "Synthetic/Sinusiod-v0"]) == 2
+    assert "Did you mean: Synthetic/Sinusoid-v0" in capsys.readouterr().err
+
+
+def test_train_then_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--dist",
+                "Synthetic/Sinusoid-v0",
+                "--algo",
+                "reptile",
+                "--meta-steps",
+                "3",
+                "--meta-batch",
+                "2",
+                "--inner-steps",
+                "3",
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (run / "init.safetensors").is_file() and (run / "init.json").is_file()
+    out = tmp_path / "result.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--dist",
+                "Synthetic/Sinusoid-v0",
+                "--init",
+                str(run / "init.safetensors"),
+                "--seeds",
+                "0",
+                "--budget",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["init"]["sha256"] and len(result["records"]) == 100
+    assert "final test mse" in capsys.readouterr().out
+
+
+def test_train_rl_distribution(tmp_path):
+    assert (
+        main(
+            [
+                "train",
+                "--dist",
+                "Control/CartPolePhysics-v0",
+                "--algo",
+                "reptile",
+                "--meta-steps",
+                "1",
+                "--meta-batch",
+                "1",
+                "--inner-steps",
+                "80",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+
+
+def test_quickstart_small(tmp_path, capsys):
+    assert main(["quickstart", "--out", str(tmp_path), "--meta-steps", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "reptile" in out and "scratch" in out and "±" in out
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_help_reads_well(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("list", "info", "train", "evaluate", "quickstart"):
+        assert command in text

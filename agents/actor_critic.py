@@ -38,6 +38,7 @@ from agents.hooks import (
     Hook,
     HookList,
     InnerStepContext,
+    StepEndContext,
     TaskEndContext,
     TaskStartContext,
     named_grads,
@@ -95,6 +96,35 @@ class _EpisodeRecorder(BaseCallback):
             if "episode" in info:
                 self.curve.append(self.num_timesteps, float(info["episode"]["r"]))
         return True
+
+
+class _GradientStepEvents:
+    """Optimizer step hooks that turn SB3 gradient steps into ``on_inner_step`` / ``on_step_end``."""
+
+    def __init__(self, agent: ActorCritic, task: Task, tap: LossTap, hook: Hook, curve: LearningCurve):
+        self.agent, self.task, self.tap, self.hook, self.curve = agent, task, tap, hook, curve
+        self.params = dict(agent.model.named_parameters())
+        self.step = 0
+
+    def before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        loss, self.tap.loss = self.tap.loss, None
+        if loss is None:
+            raise RuntimeError("optimizer.step() ran without a recorded backward(); is train() tapped?")
+        value = float(loss)
+        if not np.isfinite(value):
+            raise NonFiniteError(
+                f"Loss became {value} at gradient step {self.step} of task {self.task.id!r} "
+                f"({self.task.dist_id}). The task was stopped; lower the learning rate."
+            )
+        self.curve.losses.append(value)
+        grads = named_grads(self.params)
+        self.hook.on_inner_step(
+            InnerStepContext(self.agent, self.task, self.step, loss, self.params, grads, optimizer)
+        )
+
+    def after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self.hook.on_step_end(StepEndContext(self.agent, self.task, self.step, self.params, optimizer))
+        self.step += 1
 
 
 class ActorCritic:
@@ -237,13 +267,16 @@ class ActorCritic:
             algo.loss_tap = LossTap()
             self._adopt(algo)
             hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))
-            handle = algo.policy.optimizer.register_step_pre_hook(
-                self._step_hook(task, algo.loss_tap, hook, curve)
-            )
+            events = _GradientStepEvents(self, task, algo.loss_tap, hook, curve)
+            handles = [
+                algo.policy.optimizer.register_step_pre_hook(events.before_step),
+                algo.policy.optimizer.register_step_post_hook(events.after_step),
+            ]
             try:
                 algo.learn(total_timesteps=steps, callback=_EpisodeRecorder(curve))
             finally:
-                handle.remove()
+                for handle in handles:
+                    handle.remove()
                 vec_env.close()
         if not curve.values:  # no episode finished within the budget
             curve.append(steps, float("nan"))
@@ -258,28 +291,6 @@ class ActorCritic:
         self.model.optimizer = throwaway.optimizer_class(
             self.model.parameters(), lr=algo.lr_schedule(1), **throwaway.optimizer_kwargs
         )
-
-    def _step_hook(self, task: Task, tap: LossTap, hook: Hook, curve: LearningCurve):
-        params = dict(self.model.named_parameters())
-        counter = [0]
-
-        def pre_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-            loss, tap.loss = tap.loss, None
-            if loss is None:
-                raise RuntimeError("optimizer.step() ran without a recorded backward(); is train() tapped?")
-            value = float(loss)
-            if not np.isfinite(value):
-                raise NonFiniteError(
-                    f"Loss became {value} at gradient step {counter[0]} of task {task.id!r} "
-                    f"({task.dist_id}). The task was stopped; lower the learning rate."
-                )
-            curve.losses.append(value)
-            hook.on_inner_step(
-                InnerStepContext(self, task, counter[0], loss, params, named_grads(params), optimizer)
-            )
-            counter[0] += 1
-
-        return pre_step
 
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
         """Mean and std of the undiscounted return over :attr:`eval_episodes` deterministic episodes."""

@@ -7,7 +7,9 @@ An agent's inner loop fixes the order of events; hooks only react:
 2. ``on_inner_step(InnerStepContext)``: after ``backward()`` and before
    ``optimizer.step()``, once per optimizer step, with the loss that was actually
    back-propagated, the live parameters and their gradients.
-3. ``on_task_end(TaskEndContext)``: after the last step, with the final
+3. ``on_step_end(StepEndContext)``: right after ``optimizer.step()``, with the
+   updated parameters (continual trajectory shifting moves them here).
+4. ``on_task_end(TaskEndContext)``: after the last step, with the final
    parameters and the learning curve.
 
 This mirrors stable-baselines3's ``BaseCallback`` but adds the gradient-step event
@@ -93,6 +95,25 @@ class InnerStepContext:
 
 
 @dataclass(frozen=True)
+class StepEndContext:
+    """Passed to ``on_step_end``: right after the optimizer step.
+
+    Attributes:
+        agent: The learning agent.
+        task: The task.
+        step: Index of the optimizer step that just ran (0-based).
+        params: Live, updated parameters by name (a hook may shift them in place).
+        optimizer: The inner optimizer (its state, e.g. momentum, is not touched by shifts).
+    """
+
+    agent: Any
+    task: Task
+    step: int
+    params: Mapping[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer
+
+
+@dataclass(frozen=True)
 class TaskEndContext:
     """Passed to ``on_task_end``.
 
@@ -134,6 +155,9 @@ class Hook:
     def on_inner_step(self, ctx: InnerStepContext) -> None:
         """After backward, before ``optimizer.step()``."""
 
+    def on_step_end(self, ctx: StepEndContext) -> None:
+        """Right after ``optimizer.step()``."""
+
     def on_task_end(self, ctx: TaskEndContext) -> None:
         """After the last inner step."""
 
@@ -155,6 +179,10 @@ class HookList(Hook):
     def on_inner_step(self, ctx: InnerStepContext) -> None:
         for hook in self.hooks:
             hook.on_inner_step(ctx)
+
+    def on_step_end(self, ctx: StepEndContext) -> None:
+        for hook in self.hooks:
+            hook.on_step_end(ctx)
 
     def on_task_end(self, ctx: TaskEndContext) -> None:
         for hook in self.hooks:

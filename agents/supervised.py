@@ -16,6 +16,7 @@ from agents.hooks import (
     Hook,
     HookList,
     InnerStepContext,
+    StepEndContext,
     TaskEndContext,
     TaskStartContext,
     named_grads,
@@ -179,6 +180,7 @@ class SupervisedAgent:
                 InnerStepContext(self, task, step, loss.detach(), params, named_grads(params), optimizer)
             )
             optimizer.step()
+            hook.on_step_end(StepEndContext(self, task, step, params, optimizer))
         with torch.no_grad():
             final_loss = loss_fn(self.model(data.x_train), data.y_train)
         curve.append(steps, self._checked(final_loss, task, steps))

@@ -46,6 +46,8 @@ class MetaLearner(Hook):
     """
 
     name: ClassVar[str] = "base"
+    lockstep: ClassVar[bool] = False
+    """True for algorithms that need all tasks of a meta-batch to advance one inner step at a time."""
     required_capabilities: tuple[str, ...] = ("first_order",)
 
     def __init__(
@@ -123,36 +125,44 @@ class MetaLearner(Hook):
         """Descent direction for the initialization from the current meta-batch (``None``: no update)."""
         return None
 
+    def begin_meta_batch(self, size: int) -> None:
+        """Called by the driver before the tasks of a meta-batch run (``size`` tasks)."""
+
     def meta_update(self) -> dict[str, float]:
         """Apply one outer step. On a non-finite result the initialization is left unchanged.
 
         Returns:
             Statistics of the update (meta learning rate, gradient norm).
         """
-        if self.meta_optimizer is None:
-            raise InvalidArgumentError(f"{type(self).__name__} was not initialized; call initialize(agent).")
-        grads = self.meta_gradient()
-        lr = self.current_meta_lr()
-        stats = {"meta_lr": lr, "meta_grad_norm": 0.0}
-        if grads is not None:
-            check_finite(grads, f"{type(self).__name__} meta-gradient")
-            backup = {k: v.detach().clone() for k, v in self.init.items()}
-            for group in self.meta_optimizer.param_groups:
-                group["lr"] = lr
-            for name, value in self.init.items():
-                value.grad = grads[name].to(value.dtype).clone() if name in grads else None
-            self.meta_optimizer.step()
-            self.meta_optimizer.zero_grad(set_to_none=True)
-            try:
-                check_finite(self.init, f"{type(self).__name__} meta-update")
-            except NonFiniteError:
-                with torch.no_grad():
-                    for name, value in self.init.items():
-                        value.copy_(backup[name])
-                raise
-            stats["meta_grad_norm"] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values())))
+        stats = self.apply_meta_gradient(self.meta_gradient())
         self.meta_step += 1
         self.reset_accumulators()
+        return stats
+
+    def apply_meta_gradient(self, grads: Mapping[str, torch.Tensor] | None) -> dict[str, float]:
+        """One step of the meta-optimizer along ``grads``; rolled back if the result is not finite."""
+        if self.meta_optimizer is None:
+            raise InvalidArgumentError(f"{type(self).__name__} was not initialized; call initialize(agent).")
+        lr = self.current_meta_lr()
+        stats = {"meta_lr": lr, "meta_grad_norm": 0.0}
+        if grads is None:
+            return stats
+        check_finite(grads, f"{type(self).__name__} meta-gradient")
+        backup = {k: v.detach().clone() for k, v in self.init.items()}
+        for group in self.meta_optimizer.param_groups:
+            group["lr"] = lr
+        for name, value in self.init.items():
+            value.grad = grads[name].to(value.dtype).clone() if name in grads else None
+        self.meta_optimizer.step()
+        self.meta_optimizer.zero_grad(set_to_none=True)
+        try:
+            check_finite(self.init, f"{type(self).__name__} meta-update")
+        except NonFiniteError:
+            with torch.no_grad():
+                for name, value in self.init.items():
+                    value.copy_(backup[name])
+            raise
+        stats["meta_grad_norm"] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values())))
         return stats
 
     # ----- state for checkpoints ---------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import functools
 import io
 import time
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from tqdm.auto import tqdm
 
 from baselines.base import MetaLearner
 from baselines.checkpoint import load_checkpoint, save_checkpoint
+from baselines.lockstep import Lockstep
 from metaenvs.core import TaskDistribution
 from metaenvs.errors import CheckpointError
 from metaenvs.io import save_initialization, write_bytes_atomic
@@ -114,13 +117,21 @@ def meta_train(
         desc=f"{meta_learner.name} {dist.id}",
         unit="meta-step",
     )
+    replicas: list[Any] = []
     for step in range(start, stop):
         t0 = time.perf_counter()
-        firsts, finals = [], []
-        for index, task in enumerate(meta_batch(dist, seed, step, meta_batch_size)):
-            curve = agent.learn(task, inner_steps, hooks=[meta_learner], seed=task_seed(seed, step, index))
-            firsts.append(curve.values[0])
-            finals.append(curve.values[-1])
+        tasks = meta_batch(dist, seed, step, meta_batch_size)
+        meta_learner.begin_meta_batch(len(tasks))
+        if meta_learner.lockstep:
+            replicas = replicas or [copy.deepcopy(agent) for _ in tasks]
+            curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step)
+        else:
+            curves = [
+                agent.learn(task, inner_steps, hooks=[meta_learner], seed=task_seed(seed, step, i))
+                for i, task in enumerate(tasks)
+            ]
+        firsts = [c.values[0] for c in curves]
+        finals = [c.values[-1] for c in curves]
         stats = meta_learner.meta_update()
         history.append(
             {
@@ -150,6 +161,20 @@ def meta_train(
         }
         save_initialization(result.init_path, result.init, card)
     return result
+
+
+def _learn_in_lockstep(
+    replicas: list[Any], tasks: list, inner_steps: int, meta_learner: MetaLearner, seed: int, step: int
+) -> list[Any]:
+    """Run the meta-batch with one agent replica per task, one inner step of each task in turn."""
+    runner = Lockstep(len(tasks))
+    jobs = [
+        functools.partial(
+            replica.learn, task, inner_steps, hooks=[meta_learner, runner], seed=task_seed(seed, step, i)
+        )
+        for i, (replica, task) in enumerate(zip(replicas, tasks, strict=True))
+    ]
+    return runner.run(jobs)
 
 
 def _resume(

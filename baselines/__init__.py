@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from baselines.base import MetaLearner
+from baselines.cts import CTS
 from baselines.driver import MetaTrainResult, meta_batch, meta_train
+from baselines.fomaml import FOMAML, FOMAMLPlusPlus
+from baselines.leap import Leap
+from baselines.pretraining import MultiTask
 from baselines.reptile import Reptile, Scratch
 from metaenvs.errors import InvalidArgumentError
 
-ALGORITHMS: dict[str, type[MetaLearner]] = {"reptile": Reptile, "scratch": Scratch}
+ALGORITHMS: dict[str, type[MetaLearner]] = {
+    "leap": Leap,
+    "reptile": Reptile,
+    "fomaml": FOMAML,
+    "fomamlpp": FOMAMLPlusPlus,
+    "cts": CTS,
+    "mtl": MultiTask,
+    "scratch": Scratch,
+}
 
 
 def make_meta_learner(name: str, **kwargs: Any) -> MetaLearner:

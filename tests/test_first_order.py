@@ -167,7 +167,10 @@ def cts_lockstep(tasks, steps, beta):
     runner = Lockstep(len(tasks))
     replicas = [copy.deepcopy(agent) for _ in tasks]
     runner.run(
-        [lambda r=r, t=t: r.learn(t, steps, hooks=[cts, record, runner]) for r, t in zip(replicas, tasks)]
+        [
+            lambda r=r, t=t: r.learn(t, steps, hooks=[cts, record, runner])
+            for r, t in zip(replicas, tasks, strict=True)
+        ]
     )
     return cts, record
 

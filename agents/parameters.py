@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -41,11 +42,21 @@ def copy_into(module: nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
         params[name].copy_(value)
 
 
-def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
-    """Raise :class:`NonFiniteError` naming the first tensor with a NaN or infinity."""
-    for name, value in tensors.items():
-        if not bool(torch.isfinite(value).all()):
-            raise NonFiniteError(
-                f"{what}: parameter {name!r} holds NaN or Inf. Lower the learning rate or "
-                "meta step size, or check the data; nothing was saved."
-            )
+def global_norm(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """L2 norm over all tensors (float64 scalar; NaN or Inf if any element is)."""
+    if not tensors:
+        return torch.zeros((), dtype=torch.float64)
+    norms = torch._foreach_norm(list(tensors.values()))
+    return torch.linalg.vector_norm(torch.stack(norms).double())
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> float:
+    """Return the global L2 norm of ``tensors``; raise :class:`NonFiniteError` if any value is NaN or Inf."""
+    norm = float(global_norm(tensors))
+    if math.isfinite(norm):
+        return norm
+    bad = next((n for n, v in tensors.items() if not bool(torch.isfinite(v).all())), "?")
+    raise NonFiniteError(
+        f"{what}: parameter {bad!r} holds NaN or Inf. Lower the learning rate or "
+        "meta step size, or check the data; nothing was saved."
+    )

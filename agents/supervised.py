@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -158,6 +158,21 @@ class SupervisedAgent:
         Raises:
             NonFiniteError: If a loss becomes NaN or Inf (the task stops; hooks see no end event).
         """
+        stepper = self.learn_steps(task, steps, hooks, seed)
+        while True:
+            try:
+                next(stepper)
+            except StopIteration as done:
+                return done.value
+
+    def learn_steps(
+        self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0
+    ) -> Generator[int, None, LearningCurve]:
+        """:meth:`learn` as a generator that pauses after every inner step (yielding its index).
+
+        Lets a driver advance several tasks one inner step at a time in one thread
+        (continual trajectory shifting); the generator's return value is the curve.
+        """
         steps = positive_int("steps", steps)
         data = self.data(task)
         hook = HookList(hooks)
@@ -171,7 +186,7 @@ class SupervisedAgent:
         curve = LearningCurve(task.id, "inner_step", "train_loss")
         for step in range(steps):
             x, y = self._batch(data, generator)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=False)  # gradients stay the same tensors
             loss = loss_fn(self.model(x), y)
             value = self._checked(loss, task, step)
             loss.backward()
@@ -181,6 +196,7 @@ class SupervisedAgent:
             )
             optimizer.step()
             hook.on_step_end(StepEndContext(self, task, step, params, optimizer))
+            yield step
         with torch.no_grad():
             final_loss = loss_fn(self.model(data.x_train), data.y_train)
         curve.append(steps, self._checked(final_loss, task, steps))

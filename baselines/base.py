@@ -147,22 +147,23 @@ class MetaLearner(Hook):
         stats = {"meta_lr": lr, "meta_grad_norm": 0.0}
         if grads is None:
             return stats
-        check_finite(grads, f"{type(self).__name__} meta-gradient")
-        backup = {k: v.detach().clone() for k, v in self.init.items()}
+        grad_norm = check_finite(grads, f"{type(self).__name__} meta-gradient")
+        names = list(self.init)
+        backup = torch._foreach_mul([self.init[k].detach() for k in names], 1.0)
         for group in self.meta_optimizer.param_groups:
             group["lr"] = lr
         for name, value in self.init.items():
-            value.grad = grads[name].to(value.dtype).clone() if name in grads else None
+            value.grad = grads[name].to(value.dtype) if name in grads else None
         self.meta_optimizer.step()
         self.meta_optimizer.zero_grad(set_to_none=True)
         try:
             check_finite(self.init, f"{type(self).__name__} meta-update")
         except NonFiniteError:
             with torch.no_grad():
-                for name, value in self.init.items():
-                    value.copy_(backup[name])
+                for name, value in zip(names, backup, strict=True):
+                    self.init[name].copy_(value)
             raise
-        stats["meta_grad_norm"] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values())))
+        stats["meta_grad_norm"] = grad_norm
         return stats
 
     # ----- state for checkpoints ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from baselines.base import MetaLearner
 from baselines.checkpoint import load_checkpoint, save_checkpoint
-from baselines.lockstep import Lockstep
+from baselines.lockstep import Lockstep, run_cooperatively
 from metaenvs.core import TaskDistribution
 from metaenvs.errors import CheckpointError
 from metaenvs.io import save_initialization, write_bytes_atomic
@@ -167,6 +167,13 @@ def _learn_in_lockstep(
     replicas: list[Any], tasks: list, inner_steps: int, meta_learner: MetaLearner, seed: int, step: int
 ) -> list[Any]:
     """Run the meta-batch with one agent replica per task, one inner step of each task in turn."""
+    if all(hasattr(replica, "learn_steps") for replica in replicas):
+        return run_cooperatively(
+            [
+                replica.learn_steps(task, inner_steps, hooks=[meta_learner], seed=task_seed(seed, step, i))
+                for i, (replica, task) in enumerate(zip(replicas, tasks, strict=True))
+            ]
+        )
     runner = Lockstep(len(tasks))
     jobs = [
         functools.partial(

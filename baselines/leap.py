@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.hooks import InnerStepContext, TaskStartContext
+from agents.hooks import InnerStepContext, TaskEndContext, TaskStartContext
 from baselines.base import MetaLearner
 
 
@@ -67,49 +67,78 @@ class Leap(MetaLearner):
         }
 
     def reset_accumulators(self) -> None:
-        self._sum: dict[str, torch.Tensor] = {}
+        self._sum: torch.Tensor | None = None
         self._tasks = 0
-        self._previous: tuple[dict[str, torch.Tensor], float, dict[str, torch.Tensor]] | None = None
 
     def on_task_start(self, ctx: TaskStartContext) -> None:
         super().on_task_start(ctx)
-        self._previous = None
+        live = dict(ctx.model.named_parameters())
+        self._live = [live[k] for k in self.init]
+        self._theta_views = [p.detach().reshape(-1) for p in self._live]  # views: updated in place
+        self._grad_objects: list[torch.Tensor | None] = []
+        self._grad_views: list[torch.Tensor] = []
+        size, ref = sum(p.numel() for p in self._live), self._live[0]
+        # Rows of theta_i and g_i, written with one torch.cat(out=...) each per step and turned
+        # into increments in one vectorised flush every `chunk` steps.
+        self._theta = torch.empty(self.chunk + 1, size, dtype=ref.dtype, device=ref.device)
+        self._grad = torch.empty_like(self._theta)
+        self._losses: list[float] = []
         self._tasks += 1
 
-    def on_inner_step(self, ctx: InnerStepContext) -> None:
-        params = {k: ctx.params[k].detach().clone() for k in self.init}
-        grads = {
-            k: ctx.grads[k].detach().clone() if k in ctx.grads else torch.zeros_like(params[k])
-            for k in self.init
-        }
-        loss = float(ctx.loss)
-        if self._previous is not None:
-            self._add_increment(*self._previous, params, loss)
-        self._previous = (params, loss, grads)
+    chunk: ClassVar[int] = 32
 
-    def _add_increment(
-        self,
-        theta: dict[str, torch.Tensor],
-        loss: float,
-        grad: dict[str, torch.Tensor],
-        theta_next: dict[str, torch.Tensor],
-        loss_next: float,
-    ) -> None:
-        delta_loss = loss_next - loss
-        if self.stabilizer:
-            delta_loss = -abs(delta_loss)
-        if not self.loss_in_distance:
-            delta_loss = 0.0
-        scale = 1.0
-        if self.norm:
-            squared = sum(float(((theta_next[k] - theta[k]).double() ** 2).sum()) for k in theta)
-            length = (delta_loss**2 + squared) ** 0.5
-            scale = 1.0 / length if length > 0 else 0.0
-        for k in theta:
-            increment = ((theta[k] - theta_next[k]) - delta_loss * grad[k]) * scale
-            self._sum[k] = self._sum[k] + increment if k in self._sum else increment
+    def on_inner_step(self, ctx: InnerStepContext) -> None:
+        row = len(self._losses)
+        torch.cat(self._theta_views, out=self._theta[row])
+        torch.cat(self._current_grad_views(), out=self._grad[row])
+        self._losses.append(float(ctx.loss))
+        if row == self.chunk:
+            self._flush()
+
+    def _current_grad_views(self) -> list[torch.Tensor]:
+        """Flat views of the gradients, rebuilt only when a ``.grad`` tensor is replaced."""
+        grads = [p.grad for p in self._live]
+        if len(grads) != len(self._grad_objects) or any(
+            a is not b for a, b in zip(grads, self._grad_objects, strict=True)
+        ):
+            self._grad_objects = grads
+            self._grad_views = [
+                (g if g is not None else torch.zeros_like(p)).detach().reshape(-1)
+                for g, p in zip(grads, self._live, strict=True)
+            ]
+        return self._grad_views
+
+    def on_task_end(self, ctx: TaskEndContext) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        """Add the increments of every consecutive pair of stored steps; keep the last step."""
+        n = len(self._losses)
+        if n >= 2:
+            theta, grad = self._theta[:n], self._grad[:n]
+            losses = torch.tensor(self._losses, dtype=torch.float64)
+            delta_loss = losses[1:] - losses[:-1]
+            if self.stabilizer:
+                delta_loss = -delta_loss.abs()
+            if not self.loss_in_distance:
+                delta_loss = torch.zeros_like(delta_loss)
+            increment = theta[:-1] - theta[1:]
+            if self.norm:
+                squared = increment.double().square().sum(dim=1)
+                length = torch.sqrt(delta_loss.square() + squared)
+                scale = torch.where(length > 0, 1.0 / length, torch.zeros_like(length))
+            increment = increment - delta_loss.to(grad.dtype)[:, None] * grad[:-1]
+            if self.norm:
+                increment = increment * scale.to(grad.dtype)[:, None]
+            total = increment.sum(dim=0)
+            self._sum = total if self._sum is None else self._sum + total
+            self._theta[0], self._grad[0] = self._theta[n - 1], self._grad[n - 1]
+        self._losses = self._losses[-1:]
 
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:
-        if self._tasks == 0 or not self._sum:
+        if self._tasks == 0 or self._sum is None:
             return None
-        return {k: v / self._tasks for k, v in self._sum.items()}
+        flat, out = self._sum / self._tasks, {}
+        for name, value in self.init.items():
+            out[name], flat = flat[: value.numel()].reshape(value.shape), flat[value.numel() :]
+        return out

@@ -1,7 +1,9 @@
 """Run the tasks of a meta-batch in lockstep: one inner step of each task in turn.
 
-Continual trajectory shifting needs a meta-update after *every* inner step of
-*every* task, but an agent's ``learn`` is a blocking loop (SB3's in particular).
+Agents with a ``learn_steps`` generator (``SupervisedAgent``) are advanced
+round-robin in the calling thread by :func:`run_cooperatively`. For agents whose
+inner loop cannot pause (SB3's ``learn``), :class:`Lockstep` threads are used:
+
 :class:`Lockstep` runs each task's ``learn`` in its own thread on its own agent
 replica and passes a baton round-robin at every ``on_step_end``: exactly one
 thread runs at any time, in a fixed order, so the run is deterministic.
@@ -15,13 +17,27 @@ the end.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from agents.hooks import Hook, StepEndContext
+
+
+def run_cooperatively(steppers: Sequence[Generator[Any, None, Any]]) -> list[Any]:
+    """Advance generators round-robin, one inner step each, until all return; their return values."""
+    results: list[Any] = [None] * len(steppers)
+    active = list(range(len(steppers)))
+    while active:
+        for index in list(active):
+            try:
+                next(steppers[index])
+            except StopIteration as done:
+                results[index] = done.value
+                active.remove(index)
+    return results
 
 
 class _Aborted(Exception):

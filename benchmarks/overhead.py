@@ -1,0 +1,118 @@
+"""Cost per inner step of meta-learner hooks relative to plain training of the same agent.
+
+Usage:
+    python benchmarks/overhead.py --out benchmarks/results/overhead.json
+
+Timings are ratios against plain training measured in the same process and run,
+interleaved (plain, hooked, plain, hooked, ...) so that machine noise hits both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import metaenvs
+from agents import make_agent
+from baselines import make_meta_learner, meta_train
+
+
+def time_learn(agent, tasks, steps, hooks) -> float:
+    t0 = time.perf_counter()
+    for i, task in enumerate(tasks):
+        agent.learn(task, steps, hooks=hooks, seed=i)
+    return time.perf_counter() - t0
+
+
+def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **agent_kwargs) -> dict:
+    """Per-step time of ``agent.learn`` with the algorithm's hook over plain ``agent.learn``."""
+    agent = make_agent(dist, seed=0, **agent_kwargs)
+    learner = make_meta_learner(algo)
+    learner.initialize(agent)
+    tasks = dist.sample(np.random.default_rng(0), "train", n_tasks)
+    time_learn(agent, tasks[:1], steps, [])  # warm-up
+    plain, hooked = [], []
+    for _ in range(repeats):
+        plain.append(time_learn(agent, tasks, steps, []))
+        hooked.append(time_learn(agent, tasks, steps, [learner]))
+        learner.reset_accumulators()
+    ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
+    return {
+        "algo": algo,
+        "plain_s": statistics.median(plain),
+        "hooked_s": statistics.median(hooked),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "repeats": repeats,
+    }
+
+
+def driver_overhead(dist, algo: str, steps: int, batch: int, repeats: int, **agent_kwargs) -> dict:
+    """Per-step time of ``meta_train`` with the algorithm over ``meta_train`` with Scratch."""
+
+    def run(name: str) -> float:
+        agent = make_agent(dist, seed=0, **agent_kwargs)
+        t0 = time.perf_counter()
+        meta_train(
+            agent,
+            dist,
+            make_meta_learner(name),
+            meta_steps=2,
+            meta_batch_size=batch,
+            inner_steps=steps,
+            progress=False,
+        )
+        return time.perf_counter() - t0
+
+    run("scratch")
+    plain, hooked = [], []
+    for _ in range(repeats):
+        plain.append(run("scratch"))
+        hooked.append(run(algo))
+    ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
+    return {
+        "algo": algo,
+        "plain_s": statistics.median(plain),
+        "hooked_s": statistics.median(hooked),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "repeats": repeats,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="benchmarks/results/overhead.json")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    sine = metaenvs.make("Synthetic/Sinusoid-v0")
+    cart = metaenvs.make("Control/CartPolePhysics-v0")
+    results = {
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        "mlp_regression": [hook_overhead(sine, a, 100, 10, args.repeats) for a in ("leap", "reptile")]
+        + [driver_overhead(sine, "cts", 100, 5, args.repeats)],
+        "a2c_cartpole": [hook_overhead(cart, a, 2000, 2, args.repeats, n_envs=4) for a in ("leap", "reptile")]
+        + [driver_overhead(cart, "cts", 1000, 2, max(3, args.repeats // 2), n_envs=4)],
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    for family in ("mlp_regression", "a2c_cartpole"):
+        for row in results[family]:
+            print(
+                f"{family:<15} {row['algo']:<8} ratio {row['ratio_median']:.3f} (min {row['ratio_min']:.3f})"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -244,9 +244,13 @@ class SupervisedAgent:
         return get_loss(loss)(pred, y)
 
     def task_loss(self, params: Mapping[str, torch.Tensor], task: Task, part: str = "train") -> torch.Tensor:
-        """Functional loss of ``params`` on the ``"train"`` or ``"test"`` data of ``task``."""
+        """Functional loss of ``params`` on the ``"train"``, ``"query"`` or ``"test"`` data of ``task``."""
         data = self.data(task)
-        if part not in ("train", "test"):
-            raise InvalidArgumentError(f"part must be 'train' or 'test', got {part!r}.")
-        x, y = (data.x_train, data.y_train) if part == "train" else (data.x_test, data.y_test)
-        return self.functional_loss(params, x, y, data.loss)
+        parts = {
+            "train": (data.x_train, data.y_train),
+            "test": (data.x_test, data.y_test),
+            "query": data.query(),
+        }
+        if part not in parts:
+            raise InvalidArgumentError(f"part must be one of {list(parts)}, got {part!r}.")
+        return self.functional_loss(params, *parts[part], data.loss)

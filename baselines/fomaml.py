@@ -33,7 +33,7 @@ def query_gradient(
     if not agent.capabilities.differentiable:
         return None
     leaves = {k: v.detach().clone().requires_grad_(k in names) for k, v in params.items()}
-    loss = agent.task_loss(leaves, task, "test")
+    loss = agent.task_loss(leaves, task, "query")
     grads = torch.autograd.grad(loss, [leaves[k] for k in names])
     return dict(zip(names, grads, strict=True))
 

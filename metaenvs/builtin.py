@@ -23,3 +23,21 @@ register(
     kwargs={"train": ["CartPole-v1", "Acrobot-v1"], "test": ["MountainCar-v0"]},
     description="Gymnasium env ids as tasks: CartPole and Acrobot to train, MountainCar held out",
 )
+for _shots in (50, 100):
+    register(
+        f"Synthetic/CosMixture{_shots}shot-v0",
+        "metaenvs.synthetic.amaml:CosMixture",
+        kwargs={"shots": _shots, "val": _shots},
+        description=f"A-MAML CosMixture 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test functions",
+    )
+    register(
+        f"Synthetic/Alpine{_shots}shot-v0",
+        "metaenvs.synthetic.amaml:Alpine",
+        kwargs={"shots": _shots, "val": _shots},
+        description=f"A-MAML Alpine 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test functions",
+    )
+register(
+    "Synthetic/RotatedHimmelblau-v0",
+    "metaenvs.synthetic.himmelblau:RotatedHimmelblau",
+    description="CTS toy: 8 shifted, randomly rotated 2-D Himmelblau losses; the model is the point",
+)

@@ -44,6 +44,9 @@ class SupervisedData:
         n_outputs: Width of the model's output (classes for classification).
         loss: Name of the training loss in :mod:`metaenvs.metrics`.
         metric: Name of the reported score in :mod:`metaenvs.metrics`.
+        x_query: Optional query (validation) inputs that meta-learners use for their outer loss;
+            when absent, the query set is the test set.
+        y_query: Targets for ``x_query``.
     """
 
     x_train: torch.Tensor
@@ -54,12 +57,20 @@ class SupervisedData:
     n_outputs: int
     loss: str
     metric: str
+    x_query: torch.Tensor | None = None
+    y_query: torch.Tensor | None = None
+
+    def query(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` of the query set: the dedicated one if the task has it, else the test set."""
+        if self.x_query is None or self.y_query is None:
+            return self.x_test, self.y_test
+        return self.x_query, self.y_query
 
     def to(self, dtype: torch.dtype) -> SupervisedData:
         """Cast floating-point tensors to ``dtype`` (labels of classification stay integer)."""
 
-        def cast(t: torch.Tensor) -> torch.Tensor:
-            return t.to(dtype) if t.is_floating_point() else t
+        def cast(t: torch.Tensor | None) -> torch.Tensor | None:
+            return t.to(dtype) if t is not None and t.is_floating_point() else t
 
         return SupervisedData(
             cast(self.x_train),
@@ -70,6 +81,8 @@ class SupervisedData:
             self.n_outputs,
             self.loss,
             self.metric,
+            cast(self.x_query),
+            cast(self.y_query),
         )
 
 

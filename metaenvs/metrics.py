@@ -34,19 +34,19 @@ def accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def nrmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Normalised RMSE: ``sqrt(sum (pred - y)^2) / sqrt(sum y^2)`` over the task's points.
+    """Normalised RMSE: ``sqrt(mean((pred - y)^2))`` of targets standardised by the distribution.
 
-    This is the definition used by A-MAML's code (relative L2 error of the task's
-    prediction vector).
+    Families with this metric z-score their targets with one scaler (mean and std)
+    shared by all tasks, so the RMSE is in units of the targets' standard deviation:
+    the definition used by A-MAML's code. Each family documents its scaler.
     """
-    target = target.reshape(pred.shape)
-    return torch.linalg.vector_norm(pred - target) / torch.linalg.vector_norm(target)
+    return torch.sqrt(F.mse_loss(pred, target.reshape(pred.shape)))
 
 
 def himmelblau(points: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean of the shifted, rotated Himmelblau loss; see :mod:`metaenvs.synthetic.himmelblau`.
 
-    ``target`` holds the task's parameters ``[shift_x, shift_y, angle]`` per row.
+    ``target`` holds the task's parameters (``PARAM_FIELDS`` of that module) per row.
     """
     from metaenvs.synthetic.himmelblau import rotated_himmelblau
 

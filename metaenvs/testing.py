@@ -156,8 +156,9 @@ def _check_data(dist: TaskDistribution, task: Task, data: Any) -> None:
 
 
 def _same_data(dist: TaskDistribution, task: Task, a: SupervisedData, b: SupervisedData) -> None:
-    for name in ("x_train", "y_train", "x_test", "y_test"):
-        if not torch.equal(getattr(a, name), getattr(b, name)):
+    for name in ("x_train", "y_train", "x_test", "y_test", "x_query", "y_query"):
+        left, right = getattr(a, name), getattr(b, name)
+        if (left is None) != (right is None) or (left is not None and not torch.equal(left, right)):
             _fail(dist, f"two loads of task {task.id!r} gave different {name}.")
 
 

@@ -28,13 +28,13 @@ for _shots in (50, 100):
         f"Synthetic/CosMixture{_shots}shot-v0",
         "metaenvs.synthetic.amaml:CosMixture",
         kwargs={"shots": _shots, "val": _shots},
-        description=f"A-MAML CosMixture 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test functions",
+        description=f"A-MAML CosMixture 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test",
     )
     register(
         f"Synthetic/Alpine{_shots}shot-v0",
         "metaenvs.synthetic.amaml:Alpine",
         kwargs={"shots": _shots, "val": _shots},
-        description=f"A-MAML Alpine 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test functions",
+        description=f"A-MAML Alpine 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test",
     )
 register(
     "Synthetic/RotatedHimmelblau-v0",

@@ -33,7 +33,7 @@ def test_himmelblau_code_variant_by_hand():
     u = (math.cos(a) * (p[0] - c[0]) - math.sin(a) * (p[1] - c[1])) / 3
     v = (math.sin(a) * (p[0] - c[0]) + math.cos(a) * (p[1] - c[1])) / 3
     expected = 0.73845121 * (u**2 + v - 11) ** 2 + 0.9954126 * (u + v**2 - 7) ** 2
-    value = rotated_himmelblau(torch.tensor([p], dtype=torch.float64), row(5, 12, a, "code"))
+    value = rotated_himmelblau(torch.tensor(p[None, :], dtype=torch.float64), row(5, 12, a, "code"))
     assert float(value) == pytest.approx(expected, rel=1e-12)
     task = metaenvs.make("Synthetic/RotatedHimmelblau-v0").tasks("train")[0]
     assert (task.params["centre_x"], task.params["centre_y"], task.params["rotation"]) == (5.0, 12.0, a)

@@ -48,7 +48,7 @@ PARAM_FIELDS = ("centre_x", "centre_y", "rotation", "w1", "w2", "coord_scale", "
 
 
 def rotated_himmelblau(points: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-    """``f_t(p)`` for rows ``p`` of ``points`` (n, 2) and task rows of ``params`` (fields ``PARAM_FIELDS``)."""
+    """``f_t(p)`` for rows ``p`` of ``points`` (n, 2) and task rows of ``params`` (``PARAM_FIELDS``)."""
     params = params.reshape(-1, len(PARAM_FIELDS)).to(points.dtype)
     cx, cy, angle, w1, w2, scale, z = params.unbind(dim=1)
     dx, dy = points[:, 0] - cx, points[:, 1] - cy

@@ -81,17 +81,16 @@ def get_metric(name: str) -> tuple[LossFn, bool]:
 
 # ----- learning curves -------------------------------------------------------------
 def curve_auc(values: Sequence[float]) -> float:
-    """Trapezoidal area under a per-step curve divided by the number of steps (as in Leap's code).
+    """Trapezoidal area under a per-step curve divided by the number of points, as in Leap's code.
 
-    A curve of ``n`` points spans ``n - 1`` unit intervals; for ``n == 1`` the AUC is
-    the single value.
+    ``compute_auc`` in amzn/metalearn-leap (``src/omniglot/utils.py``) sums the
+    ``n - 1`` unit trapezoids of ``n`` recorded values and divides by ``n``; this is
+    that quantity.
     """
     y = np.asarray(values, dtype=np.float64)
     if y.size == 0:
         raise InvalidArgumentError("Cannot take the AUC of an empty learning curve.")
-    if y.size == 1:
-        return float(y[0])
-    return float(np.trapezoid(y) / (y.size - 1))
+    return float(np.trapezoid(y) / y.size)
 
 
 def curve_auc_xy(x: Sequence[float], y: Sequence[float]) -> float:

@@ -11,9 +11,10 @@ from metaenvs.metrics import curve_auc, mean_ci, nrmse
 
 
 def test_auc_matches_hand_computation():
-    # trapezoid over unit steps: (1+2)/2 + (2+4)/2 = 4.5, divided by 2 intervals
-    assert curve_auc([1.0, 2.0, 4.0]) == pytest.approx(2.25)
-    assert curve_auc([3.0]) == 3.0
+    # Leap's compute_auc: sum over i of ((x[i] - x[i-1]) / 2 + x[i-1]) / T, T = number of points
+    x = [1.0, 2.0, 4.0]
+    by_hand = sum(((x[i] - x[i - 1]) / 2 + x[i - 1]) / len(x) for i in range(1, len(x)))
+    assert curve_auc(x) == pytest.approx(by_hand) == pytest.approx(1.5)
 
 
 def test_nrmse_matches_hand_computation():

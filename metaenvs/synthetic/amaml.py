@@ -17,11 +17,11 @@ reproduces the code's ``k2 = k1``.
 Splits: 100 meta-train and 100 held-out test functions (and 20 validation ones),
 fixed by the distribution's seed. Each task has ``shots`` support points and
 ``val`` query points drawn uniformly from the domain, and a dense test grid of
-``grid x grid`` points on which the score is reported. Inputs are standardised
-with the moments of the uniform domain; targets with one scaler (mean and std)
-fitted on the meta-train functions only, like the code's single ``StandardScaler``
-(which the code fits on all tasks, test included). The metric ``nrmse`` is the
-RMSE of these standardised targets, as in the code.
+``grid x grid`` points (31 x 31 = 961, the code's meshgrid) on which the score is
+reported. Inputs are standardised with the moments of the uniform domain; targets
+with one scaler (mean and std) fitted on the meta-train functions only, like the
+code's single ``StandardScaler`` (which the code fits on all tasks, test included).
+The metric ``nrmse`` is the RMSE of these standardised targets, as in the code.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class AMAMLRegression(SupervisedTaskDistribution):
     domain: ClassVar[tuple[float, float]]
     param_ranges: ClassVar[dict[str, tuple[float, float]]]
 
-    def __init__(self, shots: int = 50, val: int = 50, grid: int = 30, seed: int = 0) -> None:
+    def __init__(self, shots: int = 50, val: int = 50, grid: int = 31, seed: int = 0) -> None:
         super().__init__(seed)
         self.shots = positive_int("shots", shots)
         self.val = positive_int("val", val)
@@ -152,7 +152,7 @@ class Alpine(AMAMLRegression):
     default_model: ClassVar = {"type": "mlp", "hidden": [32, 32], "activation": "tanh"}
 
     def __init__(
-        self, shots: int = 50, val: int = 50, grid: int = 30, alpine_shared_shift: bool = False, seed: int = 0
+        self, shots: int = 50, val: int = 50, grid: int = 31, alpine_shared_shift: bool = False, seed: int = 0
     ) -> None:
         super().__init__(shots=shots, val=val, grid=grid, seed=seed)
         self.alpine_shared_shift = bool(alpine_shared_shift)

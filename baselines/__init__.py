@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from baselines.amaml import AMAML
 from baselines.base import MetaLearner
 from baselines.cts import CTS
 from baselines.driver import MetaTrainResult, meta_batch, meta_train
 from baselines.fomaml import FOMAML, FOMAMLPlusPlus
+from baselines.imaml import IMAML
 from baselines.leap import Leap
+from baselines.maml import MAML, ExactAdjoint
 from baselines.pretraining import MultiTask
 from baselines.reptile import Reptile, Scratch
 from metaenvs.errors import InvalidArgumentError
@@ -21,6 +24,10 @@ ALGORITHMS: dict[str, type[MetaLearner]] = {
     "cts": CTS,
     "mtl": MultiTask,
     "scratch": Scratch,
+    "maml": MAML,
+    "imaml": IMAML,
+    "amaml": AMAML,
+    "adjoint": ExactAdjoint,
 }
 
 
@@ -33,8 +40,17 @@ def make_meta_learner(name: str, **kwargs: Any) -> MetaLearner:
 
 __all__ = [
     "ALGORITHMS",
+    "AMAML",
+    "CTS",
+    "FOMAML",
+    "IMAML",
+    "MAML",
+    "ExactAdjoint",
+    "FOMAMLPlusPlus",
+    "Leap",
     "MetaLearner",
     "MetaTrainResult",
+    "MultiTask",
     "Reptile",
     "Scratch",
     "make_meta_learner",

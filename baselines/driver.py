@@ -122,7 +122,12 @@ def meta_train(
         t0 = time.perf_counter()
         tasks = meta_batch(dist, seed, step, meta_batch_size)
         meta_learner.begin_meta_batch(len(tasks))
-        if meta_learner.lockstep:
+        if getattr(meta_learner, "functional", False):
+            curves = [
+                meta_learner.learn_task(agent, task, inner_steps, task_seed(seed, step, i))
+                for i, task in enumerate(tasks)
+            ]
+        elif meta_learner.lockstep:
             replicas = replicas or [copy.deepcopy(agent) for _ in tasks]
             curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step)
         else:

@@ -5,8 +5,8 @@ Usage:
 
 Setup (the paper's toy): the 8 training tasks of ``Synthetic/RotatedHimmelblau-v0``
 (the authors' environment), inner SGD with momentum 0.9 at lr 0.05, meta SGD at
-lr 0.1, K = 100 inner steps per reset, 3 resets, from each of the 9 starting points
-{-5, 5, 15}^2 of the authors' script. The initialization is scored by the
+lr 0.1, K = 100 inner steps per reset, 3 resets, from 8 of the 9 starting points
+{-5, 5, 15}^2 of the authors' script (see ``STARTS``). The initialization is scored by the
 task-average loss after 100 inner steps from it, against the cumulative number of
 inner steps per task spent on meta-training. CTS-accurate also records the
 shifting approximation error epsilon_k.
@@ -30,7 +30,9 @@ from agents import make_agent
 from baselines import CTS, Reptile
 from baselines.lockstep import run_cooperatively
 
-STARTS = [(x, y) for x in (-5.0, 5.0, 15.0) for y in (-5.0, 5.0, 15.0)]
+# The authors' starting grid {-5, 5, 15}^2 without (15, 15): from there plain SGD with momentum
+# at lr 0.05 already overflows on task 05 (the loss becomes inf), so no method has a score.
+STARTS = [(x, y) for x in (-5.0, 5.0, 15.0) for y in (-5.0, 5.0, 15.0) if (x, y) != (15.0, 15.0)]
 
 
 def score(agent, tasks, point, steps) -> float:
@@ -166,7 +168,7 @@ def plot(summary: dict, path: Path) -> None:
     ax.set_xlabel("cumulative inner steps per task")
     ax.set_ylabel("task-average loss after 100 steps")
     ax.set_yscale("log")
-    ax.set_title("Rotated Himmelblau, 9 starts (mean ± 95% CI)")
+    ax.set_title(f"Rotated Himmelblau, {len(STARTS)} starts (mean ± 95% CI)")
     ax.legend()
     for r, eps in enumerate(summary["epsilon_mean_by_reset_and_k"]):
         bx.plot(range(1, len(eps) + 1), eps, label=f"reset {r + 1}")

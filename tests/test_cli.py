@@ -105,3 +105,34 @@ def test_help_reads_well(capsys):
     text = capsys.readouterr().out
     for command in ("list", "info", "train", "evaluate", "quickstart"):
         assert command in text
+
+
+@pytest.mark.parametrize("algo", ["leap", "reptile", "fomaml", "fomamlpp", "cts", "mtl", "scratch"])
+@pytest.mark.parametrize(
+    ("dist", "steps"), [("Synthetic/Sinusoid-v0", "3"), ("Control/CartPolePhysics-v0", "60")]
+)
+def test_train_every_algorithm(tmp_path, algo, dist, steps):
+    args = [
+        "train",
+        "--dist",
+        dist,
+        "--algo",
+        algo,
+        "--meta-steps",
+        "2",
+        "--meta-batch",
+        "2",
+        "--inner-steps",
+        steps,
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    assert (tmp_path / "init.safetensors").is_file()
+
+
+def test_train_refuses_an_unknown_algorithm(tmp_path, capsys):
+    args = ["train", "--dist", "Synthetic/Sinusoid-v0", "--algo", "maml2", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "Unknown algorithm 'maml2'" in capsys.readouterr().err

@@ -1,0 +1,230 @@
+"""Second-order meta-learners against finite differences, autograd and closed forms (float64)."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+import agents
+from agents import SupervisedAgent
+from baselines import AMAML, FOMAML, IMAML, MAML, ExactAdjoint, meta_train
+from baselines.functional import gradient_descent, query_loss
+from metaenvs.errors import IncompatibleAgentError, NonFiniteError
+
+
+def mlp_agent(sinusoid, lr=0.05, optimizer="sgd"):
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    agent = SupervisedAgent((1,), 1, model=model, lr=lr, optimizer=optimizer, dtype=torch.float64)
+    agent.reset(3)
+    return agent
+
+
+def linear_agent(lr=0.05):
+    model = nn.Linear(1, 1).double()
+    with torch.no_grad():
+        model.weight.fill_(0.3)
+        model.bias.fill_(-0.2)
+    return SupervisedAgent((1,), 1, model=model, lr=lr, dtype=torch.float64)
+
+
+def flat(grads):
+    return torch.cat([g.reshape(-1) for g in grads.values()])
+
+
+def task_gradient(learner, agent, task, steps):
+    learner.initialize(agent)
+    learner.learn_task(agent, task, steps, seed=0)
+    return flat(learner.meta_gradient())
+
+
+def finite_difference(agent, task, steps, objective, eps=1e-6):
+    params = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
+    names = list(params)
+    vector = torch.cat([params[k].reshape(-1) for k in names])
+    out = torch.zeros_like(vector)
+    for i in range(vector.numel()):
+        values = []
+        for sign in (1, -1):
+            v = vector.clone()
+            v[i] += sign * eps
+            values.append(
+                objective(dict(zip(names, torch.split(v, [params[k].numel() for k in names]), strict=True)))
+            )
+        out[i] = (values[0] - values[1]) / (2 * eps)
+    return out
+
+
+def maml_objective(agent, task, steps, inner="sgd"):
+    def objective(split):
+        params = {
+            k: s.reshape(p.shape)
+            for (k, p), s in zip(agent.model.named_parameters(), split.values(), strict=True)
+        }
+        if inner == "sgd":
+            final, _, _ = gradient_descent(agent, task, params, steps, agent.lr, seed=0)
+        else:
+            learner = MAML(inner_optimizer=inner, first_order=True)
+            learner.initialize(agent)
+            final = run_inner(agent, task, params, steps, inner)
+        return float(query_loss(agent, task)(final).detach())
+
+    return objective
+
+
+def run_inner(agent, task, params, steps, inner):
+    from baselines.functional import loss_on, train_batches
+    from baselines.maml import _functional_step
+
+    state = {}
+    for step, (x, y) in enumerate(train_batches(agent, task, steps, 0)):
+        leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        grads = torch.autograd.grad(loss_on(agent, task, x, y)(leaves), list(leaves.values()))
+        params = {
+            k: v.detach()
+            for k, v in _functional_step(
+                inner, leaves, list(grads), state, agent.lr, step, agent.momentum
+            ).items()
+        }
+        state = {
+            k: tuple(t.detach() for t in v) if isinstance(v, tuple) else v.detach() for k, v in state.items()
+        }
+    return params
+
+
+@pytest.mark.parametrize("inner", ["sgd", "momentum", "adam"])
+def test_maml_matches_central_finite_differences(sinusoid, inner):
+    agent = mlp_agent(sinusoid, lr=0.01 if inner == "adam" else 0.05)
+    task = sinusoid.tasks("test")[0]
+    analytic = task_gradient(MAML(inner_optimizer=inner), agent, task, 3)
+    numeric = finite_difference(agent, task, 3, maml_objective(agent, task, 3, inner))
+    assert float((analytic - numeric).norm() / numeric.norm()) < 1e-5
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+@pytest.mark.parametrize("steps", [10, 25])
+def test_exact_adjoint_equals_maml_autograd(sinusoid, checkpoint, steps):
+    agent = mlp_agent(sinusoid)
+    task = sinusoid.tasks("test")[1]
+    maml = task_gradient(MAML(), agent, task, steps)
+    adjoint = task_gradient(ExactAdjoint(checkpoint=checkpoint), agent, task, steps)
+    assert float((maml - adjoint).abs().max()) < 1e-8
+
+
+def test_first_order_maml_equals_fomaml(sinusoid):
+    agent = mlp_agent(sinusoid)
+    task = sinusoid.tasks("test")[2]
+    fo = task_gradient(MAML(first_order=True), agent, task, 5)
+    fomaml = FOMAML()
+    fomaml.initialize(agent)
+    agent.learn(task, 5, hooks=[fomaml])
+    assert float((fo - flat(fomaml.meta_gradient())).abs().max()) < 1e-12
+
+
+def quadratic_problem(agent, task):
+    data = agent.data(task)
+    design = lambda x: torch.cat([x, torch.ones_like(x)], 1).numpy()  # noqa: E731 - (w, b) features
+    x, y = design(data.x_train), data.y_train.numpy().ravel()
+    xq, yq = design(data.x_test), data.y_test.numpy().ravel()
+    a, b = 2 * x.T @ x / len(y), 2 * x.T @ y / len(y)
+    return a, b, (lambda u: 2 * xq.T @ (xq @ u - yq) / len(yq))
+
+
+def test_imaml_matches_closed_form_on_quadratic_tasks(sinusoid):
+    agent, reg = linear_agent(lr=0.05), 2.0
+    task = sinusoid.tasks("test")[0]
+    a, b, query_grad = quadratic_problem(agent, task)
+    theta = np.array([0.3, -0.2])
+    u_star = np.linalg.solve(a + reg * np.eye(2), b + reg * theta)
+    expected = np.linalg.solve(np.eye(2) + a / reg, query_grad(u_star))
+    got = task_gradient(IMAML(reg=reg, cg_steps=2), agent, task, 2000).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+
+def amaml_errors(agent, task, horizon, steps, **kwargs):
+    a, b, query_grad = quadratic_problem(agent, task)
+    theta = np.array([0.3, -0.2])
+    u_star = np.linalg.solve(a, b)
+    flow = scipy.linalg.expm(-a * horizon)
+    exact = flow.T @ query_grad(u_star + flow @ (theta - u_star))
+    errors = []
+    for h in steps:
+        learner = AMAML(step=h, solver="rk45", rtol=1e-12, atol=1e-12, **kwargs)
+        learner.initialize(agent)
+        errors.append(
+            float(np.abs(flat(learner.meta_gradient_for(agent, task, horizon)).numpy() - exact).max())
+        )
+    return errors
+
+
+def test_amaml_converges_with_order_two(sinusoid):
+    agent = linear_agent()
+    errors = amaml_errors(agent, sinusoid.tasks("test")[0], 1.0, [0.05, 0.025, 0.0125])
+    orders = [np.log2(errors[i] / errors[i + 1]) for i in range(2)]
+    assert all(1.8 < o < 2.2 for o in orders), orders
+
+
+def test_amaml_prox_gradient_matches_finite_differences(sinusoid):
+    from torchdiffeq import odeint
+
+    agent, prox, horizon = linear_agent(), 0.7, 0.5
+    task = sinusoid.tasks("test")[0]
+    learner = AMAML(step=0.0005, solver="rk45", rtol=1e-12, atol=1e-12, prox=prox)
+    learner.initialize(agent)
+    analytic = flat(learner.meta_gradient_for(agent, task, horizon))
+    a, b, _ = quadratic_problem(agent, task)
+    data = agent.data(task)
+
+    def objective(split):
+        theta = torch.cat([v.reshape(-1) for v in split.values()])
+        at, bt = torch.tensor(a), torch.tensor(b)
+        u_t = odeint(
+            lambda _t, u: -(at @ u - bt) - prox * (u - theta),
+            theta,
+            torch.tensor([0.0, horizon]),
+            method="dopri5",
+            rtol=1e-12,
+            atol=1e-12,
+        )[-1]
+        pred = data.x_test[:, 0] * u_t[0] + u_t[1]
+        return float(((pred - data.y_test[:, 0]) ** 2).mean() + prox / 2 * ((u_t - theta) ** 2).sum())
+
+    numeric = finite_difference(agent, task, 0, objective)
+    assert float((analytic - numeric).norm() / numeric.norm()) < 1e-5
+
+
+def test_amaml_early_stopping_uses_the_best_time(sinusoid):
+    agent = mlp_agent(sinusoid)
+    task = sinusoid.tasks("test")[0]
+    learner = AMAML(step=0.05, early_stopping=True)
+    learner.initialize(agent)
+    assert torch.isfinite(flat(learner.meta_gradient_for(agent, task, 2.0))).all()
+
+
+@pytest.mark.parametrize("cls", [MAML, IMAML, AMAML, ExactAdjoint])
+def test_rl_agents_are_refused_with_first_order_alternatives(cartpole, cls):
+    agent = agents.make_agent(cartpole, n_envs=1)
+    with pytest.raises(IncompatibleAgentError, match=r"differentiable.*leap, reptile, fomaml, fomamlpp, cts"):
+        cls().initialize(agent)
+
+
+@pytest.mark.parametrize("cls", [MAML, ExactAdjoint, IMAML, AMAML])
+def test_non_finite_inner_loss_is_refused_and_init_kept(sinusoid, cls):
+    agent = SupervisedAgent.for_distribution(sinusoid, seed=0, lr=1e5)
+    learner = cls(**({"step": 1000.0} if cls is AMAML else {}))
+    before = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
+    with pytest.raises(NonFiniteError):
+        meta_train(agent, sinusoid, learner, meta_steps=1, meta_batch_size=1, inner_steps=50, progress=False)
+    assert all(torch.equal(learner.init[k], before[k]) for k in before)
+
+
+@pytest.mark.parametrize("cls", [MAML, ExactAdjoint, IMAML, AMAML])
+def test_second_order_meta_training_is_deterministic(sinusoid, cls):
+    def run():
+        agent = SupervisedAgent.for_distribution(sinusoid, seed=0)
+        return meta_train(
+            agent, sinusoid, cls(), meta_steps=2, meta_batch_size=2, inner_steps=3, progress=False
+        ).init
+
+    a, b = run(), run()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -47,6 +47,7 @@ class SupervisedAgent:
         batch_size: Minibatch size per inner step; ``None`` uses the whole training set.
         dtype: Floating-point type of the model and data (use ``torch.float64`` for exact checks).
         seed: Seed of the initial parameters.
+        device: Torch device of the model and data (``"cpu"``, ``"cuda"``).
     """
 
     capabilities = Capabilities(first_order=True, differentiable=True, batched=False)
@@ -64,6 +65,7 @@ class SupervisedAgent:
         batch_size: int | None = None,
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
+        device: str = "cpu",
     ) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.n_outputs = positive_int("n_outputs", n_outputs)
@@ -74,9 +76,11 @@ class SupervisedAgent:
         self.dtype = dtype
         self.model_spec = dict(model_spec or DEFAULT_MODEL)
         self.model = model if model is not None else build_model(self.model_spec, self.input_shape, n_outputs)
+        self.device = torch.device(device)
         self.model.to(dtype)
         if model is None:
             self.reset(seed)
+        self.model.to(self.device)
         self._data_cache: OrderedDict[tuple[str, str], SupervisedData] = OrderedDict()
 
     @classmethod
@@ -102,7 +106,9 @@ class SupervisedAgent:
     # ----- parameters -----------------------------------------------------------------
     def reset(self, seed: int) -> None:
         """Re-initialise :attr:`model` from ``seed`` (a from-scratch start)."""
-        reset_parameters(self.model, torch_generator(seed))
+        device = next(self.model.parameters()).device
+        reset_parameters(self.model.to("cpu"), torch_generator(seed))  # CPU generator: same on every device
+        self.model.to(device)
 
     def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Write an initialization (all parameters or a named subset) into :attr:`model`."""
@@ -123,7 +129,7 @@ class SupervisedAgent:
         if key in self._data_cache:
             self._data_cache.move_to_end(key)
             return self._data_cache[key]
-        data = task.load().to(self.dtype)
+        data = task.load().to(self.dtype, self.device)
         if tuple(data.input_shape) != self.input_shape or data.n_outputs != self.n_outputs:
             raise WrongDistributionError(
                 f"Task {task.id!r} of {task.dist_id} has inputs {tuple(data.input_shape)} and "
@@ -139,7 +145,7 @@ class SupervisedAgent:
         n = data.x_train.shape[0]
         if self.batch_size is None or self.batch_size >= n:
             return data.x_train, data.y_train
-        idx = torch.randperm(n, generator=generator)[: self.batch_size]
+        idx = torch.randperm(n, generator=generator)[: self.batch_size].to(data.x_train.device)
         return data.x_train[idx], data.y_train[idx]
 
     # ----- learning -------------------------------------------------------------------

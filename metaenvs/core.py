@@ -66,11 +66,13 @@ class SupervisedData:
             return self.x_test, self.y_test
         return self.x_query, self.y_query
 
-    def to(self, dtype: torch.dtype) -> SupervisedData:
-        """Cast floating-point tensors to ``dtype`` (labels of classification stay integer)."""
+    def to(self, dtype: torch.dtype, device: str | torch.device | None = None) -> SupervisedData:
+        """Cast floating-point tensors to ``dtype`` (labels stay integer) and move all to ``device``."""
 
         def cast(t: torch.Tensor | None) -> torch.Tensor | None:
-            return t.to(dtype) if t is not None and t.is_floating_point() else t
+            if t is None:
+                return None
+            return t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
 
         return SupervisedData(
             cast(self.x_train),

@@ -122,7 +122,8 @@ def test_non_positive_batch_and_steps_are_refused(sinusoid):
 
 def test_unknown_algorithm_and_bad_meta_lr():
     with pytest.raises(
-        InvalidArgumentError, match="available: cts, fomaml, fomamlpp, leap, mtl, reptile, scratch"
+        InvalidArgumentError,
+        match="available: adjoint, amaml, cts, fomaml, fomamlpp, imaml, leap, maml, mtl, reptile, scratch",
     ):
         make_meta_learner("reptil")
     with pytest.raises(InvalidArgumentError, match="meta_lr"):

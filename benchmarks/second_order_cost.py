@@ -1,0 +1,170 @@
+"""Peak memory and time of one meta-gradient against the inner-loop length K.
+
+Usage:
+    python benchmarks/second_order_cost.py --device cuda --out benchmarks/results/second_order_cost
+
+Setup: ``Synthetic/CosMixture100shot-v0`` (100 support points), MLP 2x32 tanh,
+inner SGD at lr 0.01, one task. Methods: MAML (graph), FOMAML, iMAML (5 CG steps),
+A-MAML (RK4 forward on a grid of step lr, Heun adjoint), the exact discrete
+adjoint (stored states and sqrt-K checkpoints), and the baseline: a plain K-step
+functional inner loop. Time is the median of ``--repeats`` runs, reported as a
+ratio to the baseline measured in the same run. Peak memory on CUDA is the torch
+allocator's peak above what was allocated before the call; on CPU each measurement
+runs in a fresh subprocess and reports its peak RSS growth.
+
+Writes ``result.json`` and ``result.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import metaenvs
+from agents import SupervisedAgent
+from baselines import AMAML, IMAML, MAML, ExactAdjoint
+from baselines.functional import gradient_descent
+
+METHODS = {
+    "inner_loop": None,
+    "maml": lambda: MAML(),
+    "fomaml": lambda: MAML(first_order=True),
+    "imaml": lambda: IMAML(reg=1.0, cg_steps=5),
+    "amaml": lambda: AMAML(step=0.01, solver="rk4"),
+    "adjoint_stored": lambda: ExactAdjoint(checkpoint=False),
+    "adjoint_checkpointed": lambda: ExactAdjoint(checkpoint=True),
+}
+
+
+def setup(device: str):
+    dist = metaenvs.make("Synthetic/CosMixture100shot-v0")
+    agent = SupervisedAgent.for_distribution(dist, seed=0, lr=0.01, device=device)
+    return agent, dist.tasks("train")[0]
+
+
+def one_call(method: str, agent, task, steps: int) -> None:
+    if method == "inner_loop":
+        start = {k: v.detach() for k, v in agent.model.named_parameters()}
+        gradient_descent(agent, task, start, steps, agent.lr, seed=0)
+        return
+    learner = METHODS[method]()
+    learner.initialize(agent)
+    learner.learn_task(agent, task, steps, seed=0)
+
+
+def measure_cuda(method: str, agent, task, steps: int, repeats: int) -> dict:
+    one_call(method, agent, task, steps)  # warm-up
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        one_call(method, agent, task, steps)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return {"seconds": statistics.median(times), "peak_bytes": torch.cuda.max_memory_allocated() - base}
+
+
+def measure_cpu_subprocess(method: str, steps: int, repeats: int) -> dict:
+    code = (
+        "import json,sys,resource,time,statistics;sys.path.insert(0,'benchmarks');"
+        "import second_order_cost as b;a,t=b.setup('cpu');"
+        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;ts=[]\n"
+        f"for _ in range({repeats}):\n t0=time.perf_counter();b.one_call({method!r},a,t,{steps});"
+        "ts.append(time.perf_counter()-t0)\n"
+        "print(json.dumps({'seconds':statistics.median(ts),"
+        "'peak_bytes':(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss-base)*1024}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--ks", default="10,50,100,200,500,1000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results/second_order_cost")
+    args = parser.parse_args()
+    ks = [int(k) for k in args.ks.split(",")]
+    rows = []
+    agent, task = setup(args.device) if args.device != "cpu" else (None, None)
+    for k in ks:
+        for method in METHODS:
+            if args.device == "cpu":
+                row = measure_cpu_subprocess(method, k, args.repeats)
+            else:
+                row = measure_cuda(method, agent, task, k, args.repeats)
+            rows.append({"method": method, "K": k, **row})
+            print(
+                f"K={k:<5} {method:<22} {row['seconds'] * 1e3:9.1f} ms  peak {row['peak_bytes'] / 2**20:9.2f} MiB",
+                flush=True,
+            )
+    for row in rows:
+        base = next(r for r in rows if r["K"] == row["K"] and r["method"] == "inner_loop")
+        row["time_ratio_to_inner_loop"] = row["seconds"] / base["seconds"]
+    maml_100 = next((r["peak_bytes"] for r in rows if r["method"] == "maml" and r["K"] == 100), None)
+    goals = {}
+    for method in ("adjoint_stored", "adjoint_checkpointed", "amaml"):
+        at_1000 = next((r for r in rows if r["method"] == method and r["K"] == 1000), None)
+        if at_1000 and maml_100:
+            goals[method] = {
+                "peak_at_1000_over_maml_peak_at_100": at_1000["peak_bytes"] / maml_100,
+                "time_ratio_at_1000": at_1000["time_ratio_to_inner_loop"],
+            }
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    result = {
+        "command": f"python benchmarks/second_order_cost.py --device {args.device}",
+        "device": device_name,
+        "torch": torch.__version__,
+        "rows": rows,
+        "goals": goals,
+        "peak_memory": "torch CUDA allocator peak above baseline"
+        if args.device != "cpu"
+        else "peak RSS growth of a fresh subprocess",
+        "max_rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(rows, out / "result.png", device_name)
+    print(json.dumps(goals, indent=2))
+
+
+def plot(rows: list[dict], path: Path, device: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4), dpi=120)
+    for method in METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        ks = [r["K"] for r in mine]
+        ax.plot(ks, [max(r["peak_bytes"], 1) / 2**20 for r in mine], "-o", label=method, markersize=3)
+        bx.plot(ks, [r["time_ratio_to_inner_loop"] for r in mine], "-o", label=method, markersize=3)
+    for axis, label in ((ax, "peak memory (MiB)"), (bx, "time / plain K-step inner loop")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("inner steps K")
+        axis.set_ylabel(label)
+    ax.set_title(f"one meta-gradient, CosMixture 100-shot, MLP 2x32 ({device})")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

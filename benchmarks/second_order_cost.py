@@ -77,7 +77,7 @@ def measure_cuda(method: str, agent, task, steps: int, repeats: int) -> dict:
 def measure_cpu_subprocess(method: str, steps: int, repeats: int) -> dict:
     code = (
         "import json,sys,resource,time,statistics;sys.path.insert(0,'benchmarks');"
-        "import second_order_cost as b;a,t=b.setup('cpu');"
+        f"import second_order_cost as b;a,t=b.setup('cpu');b.one_call({method!r},a,t,{steps});"
         "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;ts=[]\n"
         f"for _ in range({repeats}):\n t0=time.perf_counter();b.one_call({method!r},a,t,{steps});"
         "ts.append(time.perf_counter()-t0)\n"
@@ -107,10 +107,8 @@ def main() -> None:
             else:
                 row = measure_cuda(method, agent, task, k, args.repeats)
             rows.append({"method": method, "K": k, **row})
-            print(
-                f"K={k:<5} {method:<22} {row['seconds'] * 1e3:9.1f} ms  peak {row['peak_bytes'] / 2**20:9.2f} MiB",
-                flush=True,
-            )
+            peak = row["peak_bytes"] / 2**20
+            print(f"K={k:<5} {method:<22} {row['seconds'] * 1e3:9.1f} ms  peak {peak:9.2f} MiB", flush=True)
     for row in rows:
         base = next(r for r in rows if r["K"] == row["K"] and r["method"] == "inner_loop")
         row["time_ratio_to_inner_loop"] = row["seconds"] / base["seconds"]

@@ -42,6 +42,17 @@ def copy_into(module: nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
         params[name].copy_(value)
 
 
+def finite_loss(loss: torch.Tensor, task: object, step: int) -> float:
+    """``float(loss)``; raise :class:`NonFiniteError` naming the task and step if it is NaN or Inf."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise NonFiniteError(
+            f"Loss became {value} at inner step {step} of task {task.id!r} ({task.dist_id}). "  # type: ignore[attr-defined]
+            "The task was stopped; lower the inner learning rate or check the data."
+        )
+    return value
+
+
 def global_norm(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """L2 norm over all tensors (float64 scalar; NaN or Inf if any element is)."""
     if not tensors:

@@ -22,9 +22,9 @@ from agents.hooks import (
     named_grads,
 )
 from agents.models import build_model, reset_parameters
-from agents.parameters import copy_into
+from agents.parameters import copy_into, finite_loss
 from metaenvs.core import SupervisedData, Task
-from metaenvs.errors import InvalidArgumentError, NonFiniteError, WrongDistributionError
+from metaenvs.errors import InvalidArgumentError, WrongDistributionError
 from metaenvs.metrics import get_loss, get_metric
 from metaenvs.seeding import torch_generator
 from metaenvs.validation import non_negative_float, one_of, positive_int
@@ -194,7 +194,7 @@ class SupervisedAgent:
             x, y = self._batch(data, generator)
             optimizer.zero_grad(set_to_none=False)  # gradients stay the same tensors
             loss = loss_fn(self.model(x), y)
-            value = self._checked(loss, task, step)
+            value = finite_loss(loss, task, step)
             loss.backward()
             curve.append(step, value)
             hook.on_inner_step(
@@ -205,19 +205,9 @@ class SupervisedAgent:
             yield step
         with torch.no_grad():
             final_loss = loss_fn(self.model(data.x_train), data.y_train)
-        curve.append(steps, self._checked(final_loss, task, steps))
+        curve.append(steps, finite_loss(final_loss, task, steps))
         hook.on_task_end(TaskEndContext(self, task, params, curve, final_loss.detach()))
         return curve
-
-    @staticmethod
-    def _checked(loss: torch.Tensor, task: Task, step: int) -> float:
-        value = float(loss.detach())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise NonFiniteError(
-                f"Loss became {value} at inner step {step} of task {task.id!r} ({task.dist_id}). "
-                "The task was stopped; lower the inner learning rate or check the data."
-            )
-        return value
 
     @torch.no_grad()
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:

@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 import torch
 
 from agents.curves import LearningCurve
-from baselines.functional import Params, check_loss, hvp, loss_on, query_loss
+from agents.parameters import finite_loss
+from baselines.functional import Params, hvp, loss_on, query_loss
 from baselines.maml import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
 from metaenvs.validation import non_negative_float, one_of, positive_float
@@ -135,7 +136,7 @@ class AMAML(SecondOrderLearner):
         curve = LearningCurve(task.id, "inner_step", "train_loss")
         with torch.no_grad():
             for j, (t, u) in enumerate(zip(times, states, strict=True)):
-                curve.append(float(t) / lr, check_loss(train_loss(_unflatten(u, theta)), task, j))
+                curve.append(float(t) / lr, finite_loss(train_loss(_unflatten(u, theta)), task, j))
         return curve
 
     def _stop_index(self, agent: Any, task: Any, states: torch.Tensor, theta: Params) -> int:

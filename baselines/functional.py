@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from agents.curves import LearningCurve
-from metaenvs.errors import NonFiniteError
+from agents.parameters import finite_loss
 from metaenvs.seeding import torch_generator
 
 Params = dict[str, torch.Tensor]
@@ -62,16 +62,6 @@ def hvp(f: LossFn, params: Params, vector: Params) -> Params:
     return {k: torch.zeros_like(params[k]) if o is None else o for k, o in zip(names, out, strict=True)}
 
 
-def check_loss(value: torch.Tensor, task: Any, step: int) -> float:
-    number = float(value.detach())
-    if number != number or number in (float("inf"), float("-inf")):
-        raise NonFiniteError(
-            f"Loss became {number} at inner step {step} of task {task.id!r} ({task.dist_id}). "
-            "The task was stopped; lower the inner learning rate."
-        )
-    return number
-
-
 def gradient_descent(
     agent: Any,
     task: Any,
@@ -97,10 +87,10 @@ def gradient_descent(
         if not create_graph:
             params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         loss = f(params)
-        curve.append(step, check_loss(loss, task, step))
+        curve.append(step, finite_loss(loss, task, step))
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
         params = {k: v - lr * g for (k, v), g in zip(params.items(), grads, strict=True)}
     data = agent.data(task)
     final = loss_on(agent, task, data.x_train, data.y_train)(params)
-    curve.append(steps, check_loss(final, task, steps))
+    curve.append(steps, finite_loss(final, task, steps))
     return params, curve, states

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import torch
 
 from agents.curves import LearningCurve
-from baselines.functional import Params, check_loss, hvp, loss_on, query_loss, train_batches
+from agents.parameters import finite_loss
+from baselines.functional import Params, hvp, loss_on, query_loss, train_batches
 from baselines.maml import SecondOrderLearner
 from metaenvs.validation import non_negative_float, positive_float, positive_int
 
@@ -90,7 +91,7 @@ class IMAML(SecondOrderLearner):
         for step, (x, y) in enumerate(train_batches(agent, task, steps, seed)):
             leaves = {k: v.detach().requires_grad_(True) for k, v in u.items()}
             loss = loss_on(agent, task, x, y)(leaves)
-            curve.append(step, check_loss(loss, task, step))
+            curve.append(step, finite_loss(loss, task, step))
             grads = torch.autograd.grad(loss, list(leaves.values()))
             u = {
                 k: v - agent.lr * (g + self.reg * (v - theta[k]))
@@ -98,7 +99,7 @@ class IMAML(SecondOrderLearner):
             }
         data = agent.data(task)
         train_loss = loss_on(agent, task, data.x_train, data.y_train)
-        curve.append(steps, check_loss(train_loss(u), task, steps))
+        curve.append(steps, finite_loss(train_loss(u), task, steps))
         rhs = torch.func.grad(query_loss(agent, task))(u)
 
         def matvec(v: Params) -> Params:

@@ -20,15 +20,16 @@ initialization.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
 
 from agents.curves import LearningCurve
+from agents.parameters import finite_loss
 from baselines.base import MetaLearner
 from baselines.functional import (
     Params,
-    check_loss,
     full_params,
     gradient_descent,
     hvp,
@@ -42,7 +43,7 @@ FIRST_ORDER_ALTERNATIVES = "leap, reptile, fomaml, fomamlpp, cts"
 INNER_OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
-class SecondOrderLearner(MetaLearner):
+class SecondOrderLearner(MetaLearner, ABC):
     """Base of meta-learners that run the agent's functional inner loop themselves."""
 
     functional: ClassVar[bool] = True
@@ -68,9 +69,9 @@ class SecondOrderLearner(MetaLearner):
         """Full parameter dict at the initialization (meta-learned part from :attr:`init`)."""
         return {k: v.detach().clone() for k, v in full_params(agent, self.init).items()}
 
+    @abstractmethod
     def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
         """Run the task's inner loop, accumulate its meta-gradient, and return its curve."""
-        raise NotImplementedError
 
 
 def _functional_step(
@@ -131,7 +132,7 @@ class MAML(SecondOrderLearner):
         curve = LearningCurve(task.id, "inner_step", "train_loss")
         for step, (x, y) in enumerate(train_batches(agent, task, steps, seed)):
             loss = loss_on(agent, task, x, y)(params)
-            curve.append(step, check_loss(loss, task, step))
+            curve.append(step, finite_loss(loss, task, step))
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=not self.first_order)
             params = _functional_step(
                 self.inner_optimizer, params, list(grads), state, agent.lr, step, agent.momentum
@@ -142,7 +143,7 @@ class MAML(SecondOrderLearner):
         data = agent.data(task)
         with torch.no_grad():
             curve.append(
-                steps, check_loss(loss_on(agent, task, data.x_train, data.y_train)(params), task, steps)
+                steps, finite_loss(loss_on(agent, task, data.x_train, data.y_train)(params), task, steps)
             )
         outer = query_loss(agent, task)(params)
         wrt = params if self.first_order else start

@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="meta-train an initialization")
     p.add_argument("--dist", required=True, help="task-distribution id")
     p.add_argument(
-        "--algo", default="reptile", help="meta-learner: leap, reptile, fomaml, fomamlpp, cts, mtl, scratch"
+        "--algo",
+        default="reptile",
+        help="meta-learner: leap, reptile, fomaml, fomamlpp, cts, mtl, scratch, maml, imaml, amaml, adjoint",
     )
     p.add_argument("--meta-steps", type=int, default=1000, help="number of meta-updates")
     p.add_argument("--meta-batch", type=int, default=5, help="tasks per meta-update")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import metaenvs
 from agents import make_agent
@@ -79,11 +80,15 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/leap_synthetic")
     args = parser.parse_args()
     dist = metaenvs.make(args.dist)
-    runs = [
-        run(dist, a, s, args.meta_steps, args.meta_batch)
-        for a in args.algos.split(",")
-        for s in range(args.seeds)
-    ]
+    torch.set_num_threads(1)  # small models: one thread is fastest and avoids oversubscription
+    runs = []
+    for algo in args.algos.split(","):
+        for seed in range(args.seeds):
+            runs.append(run(dist, algo, seed, args.meta_steps, args.meta_batch))
+            print(
+                f"{algo} seed {seed}: final {runs[-1]['final']:.4f} ({runs[-1]['train_seconds']:.0f} s)",
+                flush=True,
+            )
     summary = {}
     for algo in args.algos.split(","):
         mine = [r for r in runs if r["algo"] == algo]

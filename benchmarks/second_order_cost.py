@@ -10,7 +10,8 @@ adjoint (stored states and sqrt-K checkpoints), and the baseline: a plain K-step
 functional inner loop. Time is the median of ``--repeats`` runs, reported as a
 ratio to the baseline measured in the same run. Peak memory on CUDA is the torch
 allocator's peak above what was allocated before the call; on CPU each measurement
-runs in a fresh subprocess and reports its peak RSS growth.
+runs in a fresh subprocess (warmed up at K = 2) and reports the peak RSS growth of one
+call, and the median ratio of interleaved timings against the baseline in that process.
 
 Writes ``result.json`` and ``result.png`` into ``--out``.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -74,17 +76,34 @@ def measure_cuda(method: str, agent, task, steps: int, repeats: int) -> dict:
     return {"seconds": statistics.median(times), "peak_bytes": torch.cuda.max_memory_allocated() - base}
 
 
+CPU_PROBE = """
+import json, resource, statistics, sys, time
+sys.path.insert(0, "benchmarks")
+import second_order_cost as b
+import torch
+torch.set_num_threads(1)
+method, steps, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+agent, task = b.setup("cpu")
+b.one_call(method, agent, task, 2)
+b.one_call("inner_loop", agent, task, 2)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+b.one_call(method, agent, task, steps)
+peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
+ratios, seconds = [], []
+for _ in range(repeats):
+    t0 = time.perf_counter(); b.one_call("inner_loop", agent, task, steps); plain = time.perf_counter() - t0
+    t0 = time.perf_counter(); b.one_call(method, agent, task, steps); mine = time.perf_counter() - t0
+    ratios.append(mine / plain); seconds.append(mine)
+print(json.dumps({"seconds": statistics.median(seconds), "peak_bytes": peak,
+                  "time_ratio_to_inner_loop": statistics.median(ratios)}))
+"""
+
+
 def measure_cpu_subprocess(method: str, steps: int, repeats: int) -> dict:
-    code = (
-        "import json,sys,resource,time,statistics;sys.path.insert(0,'benchmarks');"
-        f"import second_order_cost as b;a,t=b.setup('cpu');b.one_call({method!r},a,t,{steps});"
-        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;ts=[]\n"
-        f"for _ in range({repeats}):\n t0=time.perf_counter();b.one_call({method!r},a,t,{steps});"
-        "ts.append(time.perf_counter()-t0)\n"
-        "print(json.dumps({'seconds':statistics.median(ts),"
-        "'peak_bytes':(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss-base)*1024}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    """Fresh process: warm up at K=2, then peak-RSS growth of one call at K, then interleaved timings."""
+    args = [sys.executable, "-c", CPU_PROBE, method, str(steps), str(repeats)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -109,9 +128,9 @@ def main() -> None:
             rows.append({"method": method, "K": k, **row})
             peak = row["peak_bytes"] / 2**20
             print(f"K={k:<5} {method:<22} {row['seconds'] * 1e3:9.1f} ms  peak {peak:9.2f} MiB", flush=True)
-    for row in rows:
+    for row in rows:  # CUDA rows: ratio to the baseline row of the same K (CPU rows carry their own)
         base = next(r for r in rows if r["K"] == row["K"] and r["method"] == "inner_loop")
-        row["time_ratio_to_inner_loop"] = row["seconds"] / base["seconds"]
+        row.setdefault("time_ratio_to_inner_loop", row["seconds"] / base["seconds"])
     maml_100 = next((r["peak_bytes"] for r in rows if r["method"] == "maml" and r["K"] == 100), None)
     goals = {}
     for method in ("adjoint_stored", "adjoint_checkpointed", "amaml"):

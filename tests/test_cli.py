@@ -136,3 +136,46 @@ def test_train_refuses_an_unknown_algorithm(tmp_path, capsys):
     args = ["train", "--dist", "Synthetic/Sinusoid-v0", "--algo", "maml2", "--out", str(tmp_path)]
     assert main(args) == 2
     assert "Unknown algorithm 'maml2'" in capsys.readouterr().err
+
+
+def test_train_says_clearly_when_capabilities_do_not_fit(tmp_path, capsys):
+    args = [
+        "train",
+        "--dist",
+        "Control/CartPolePhysics-v0",
+        "--algo",
+        "maml",
+        "--meta-steps",
+        "1",
+        "--meta-batch",
+        "1",
+        "--inner-steps",
+        "50",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "MAML needs an agent with differentiable" in err and "leap, reptile, fomaml" in err
+
+
+@pytest.mark.parametrize("algo", ["maml", "imaml", "amaml", "adjoint"])
+def test_train_second_order_algorithms(tmp_path, algo):
+    args = [
+        "train",
+        "--dist",
+        "Synthetic/CosMixture50shot-v0",
+        "--algo",
+        algo,
+        "--meta-steps",
+        "1",
+        "--meta-batch",
+        "2",
+        "--inner-steps",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(args) == 0

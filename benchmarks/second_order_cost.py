@@ -5,8 +5,8 @@ Usage:
 
 Setup: ``Synthetic/CosMixture100shot-v0`` (100 support points), MLP 2x32 tanh,
 inner SGD at lr 0.01, one task. Methods: MAML (graph), FOMAML, iMAML (5 CG steps),
-A-MAML (RK4 forward on a grid of step lr, Heun adjoint), the exact discrete
-adjoint (stored states and sqrt-K checkpoints), and the baseline: a plain K-step
+A-MAML (RK4 forward, Heun adjoint, on a grid of step h = lr and, ``amaml_coarse``,
+h = 5 lr), the exact discrete adjoint (stored states and sqrt-K checkpoints), and the baseline: a plain K-step
 functional inner loop. Time is the median of ``--repeats`` runs, reported as a
 ratio to the baseline measured in the same run. Peak memory on CUDA is the torch
 allocator's peak above what was allocated before the call; on CPU each measurement
@@ -41,6 +41,7 @@ METHODS = {
     "fomaml": lambda: MAML(first_order=True),
     "imaml": lambda: IMAML(reg=1.0, cg_steps=5),
     "amaml": lambda: AMAML(step=0.01, solver="rk4"),
+    "amaml_coarse": lambda: AMAML(step=0.05, solver="rk4"),
     "adjoint_stored": lambda: ExactAdjoint(checkpoint=False),
     "adjoint_checkpointed": lambda: ExactAdjoint(checkpoint=True),
 }
@@ -133,7 +134,7 @@ def main() -> None:
         row.setdefault("time_ratio_to_inner_loop", row["seconds"] / base["seconds"])
     maml_100 = next((r["peak_bytes"] for r in rows if r["method"] == "maml" and r["K"] == 100), None)
     goals = {}
-    for method in ("adjoint_stored", "adjoint_checkpointed", "amaml"):
+    for method in ("adjoint_stored", "adjoint_checkpointed", "amaml", "amaml_coarse"):
         at_1000 = next((r for r in rows if r["method"] == method and r["K"] == 1000), None)
         if at_1000 and maml_100:
             goals[method] = {

@@ -46,7 +46,11 @@ def reptile_direction(
     init: Mapping[str, torch.Tensor], tasks: Sequence[Mapping[str, torch.Tensor]]
 ) -> dict[str, torch.Tensor]:
     """``init - mean_t theta_t``: Reptile's meta-gradient from the tasks' current parameters."""
-    return {k: init[k] - sum(t[k].detach() for t in tasks) / len(tasks) for k in init}
+    names = list(init)
+    mean = torch._foreach_mul([tasks[0][k].detach() for k in names], 1.0 / len(tasks))
+    for task in tasks[1:]:
+        torch._foreach_add_(mean, [task[k].detach() for k in names], alpha=1.0 / len(tasks))
+    return dict(zip(names, torch._foreach_sub([init[k].detach() for k in names], mean), strict=True))
 
 
 class _Slot:
@@ -130,17 +134,16 @@ class CTS(MetaLearner):
 
     def _meta_step_and_shift(self, k: int) -> None:
         slots = list(self._slots.values())
-        before = {n: v.detach().clone() for n, v in self.init.items()}
-        stats = self.apply_meta_gradient(self.direction(self.init, [s.params for s in slots]))
-        self.last_stats = stats
-        delta = {n: self.init[n].detach() - before[n] for n in self.init}
+        names = list(self.init)
+        before = torch._foreach_mul([self.init[n].detach() for n in names], 1.0)
+        self.last_stats = self.apply_meta_gradient(self.direction(self.init, [s.params for s in slots]))
+        shift = torch._foreach_sub([self.init[n].detach() for n in names], before)
         if self.accurate:
-            self._round.append(self._retrain(slots, k, delta))
+            self._round.append(self._retrain(slots, k, dict(zip(names, shift, strict=True))))
             return
         with torch.no_grad():
-            for slot in slots:
-                for name, d in delta.items():
-                    slot.params[name].add_(d)
+            for slot in slots:  # one fused call per task
+                torch._foreach_add_([slot.params[n] for n in names], shift)
 
     def _retrain(self, slots: list[_Slot], k: int, delta: Mapping[str, torch.Tensor]) -> float:
         """Re-train every task ``k`` steps from the new initialization; return mean epsilon_k."""

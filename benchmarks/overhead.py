@@ -30,6 +30,22 @@ def time_learn(agent, tasks, steps, hooks) -> float:
     return time.perf_counter() - t0
 
 
+def interleaved(plain_fn, hooked_fn, repeats: int) -> dict:
+    """Time ``plain_fn`` and ``hooked_fn`` alternately; medians and the per-pair ratio."""
+    plain, hooked = [], []
+    for _ in range(repeats):
+        plain.append(plain_fn())
+        hooked.append(hooked_fn())
+    ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
+    return {
+        "plain_s": statistics.median(plain),
+        "hooked_s": statistics.median(hooked),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "repeats": repeats,
+    }
+
+
 def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **agent_kwargs) -> dict:
     """Per-step time of ``agent.learn`` with the algorithm's hook over plain ``agent.learn``."""
     agent = make_agent(dist, seed=0, **agent_kwargs)
@@ -37,20 +53,13 @@ def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **age
     learner.initialize(agent)
     tasks = dist.sample(np.random.default_rng(0), "train", n_tasks)
     time_learn(agent, tasks[:1], steps, [])  # warm-up
-    plain, hooked = [], []
-    for _ in range(repeats):
-        plain.append(time_learn(agent, tasks, steps, []))
-        hooked.append(time_learn(agent, tasks, steps, [learner]))
+
+    def hooked() -> float:
+        seconds = time_learn(agent, tasks, steps, [learner])
         learner.reset_accumulators()
-    ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
-    return {
-        "algo": algo,
-        "plain_s": statistics.median(plain),
-        "hooked_s": statistics.median(hooked),
-        "ratio_median": statistics.median(ratios),
-        "ratio_min": min(ratios),
-        "repeats": repeats,
-    }
+        return seconds
+
+    return {"algo": algo, **interleaved(lambda: time_learn(agent, tasks, steps, []), hooked, repeats)}
 
 
 def driver_overhead(dist, algo: str, steps: int, batch: int, repeats: int, **agent_kwargs) -> dict:
@@ -71,19 +80,7 @@ def driver_overhead(dist, algo: str, steps: int, batch: int, repeats: int, **age
         return time.perf_counter() - t0
 
     run("scratch")
-    plain, hooked = [], []
-    for _ in range(repeats):
-        plain.append(run("scratch"))
-        hooked.append(run(algo))
-    ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
-    return {
-        "algo": algo,
-        "plain_s": statistics.median(plain),
-        "hooked_s": statistics.median(hooked),
-        "ratio_median": statistics.median(ratios),
-        "ratio_min": min(ratios),
-        "repeats": repeats,
-    }
+    return {"algo": algo, **interleaved(lambda: run("scratch"), lambda: run(algo), repeats)}
 
 
 def main() -> None:

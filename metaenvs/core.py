@@ -314,6 +314,18 @@ class RLTaskDistribution(TaskDistribution):
     kind = "rl"
     default_model: ClassVar[Mapping[str, Any]] = {"type": "sb3_mlp", "net_arch": [64, 64]}
 
+    def return_protocol(self, budget: int, agent: Mapping[str, Any]) -> Protocol:
+        """The usual RL recipe: ``budget`` env timesteps, seeds 0-2, mean undiscounted return."""
+        return Protocol(
+            dist_id=self.id,
+            budget=budget,
+            budget_unit="timesteps",
+            seeds=(0, 1, 2),
+            metric="return",
+            higher_is_better=True,
+            agent=dict(agent),
+        )
+
 
 def choose_disjoint(rng: np.random.Generator, items: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
     """Shuffle ``items`` with ``rng`` and cut consecutive, disjoint groups of the given sizes."""

@@ -71,12 +71,5 @@ class GymEnvList(RLTaskDistribution):
         return gym.make(task.params["env_id"], render_mode=render_mode, **task.params["env_kwargs"])
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=self.budget,
-            budget_unit="timesteps",
-            seeds=(0, 1, 2),
-            metric="return",
-            higher_is_better=True,
-            agent={"type": "actor_critic", "algo": self.algo, "n_envs": 8, "eval_episodes": 10},
-        )
+        agent = {"type": "actor_critic", "algo": self.algo, "n_envs": 8, "eval_episodes": 10}
+        return self.return_protocol(self.budget, agent)

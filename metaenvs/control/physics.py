@@ -68,15 +68,7 @@ class PhysicsVaried(RLTaskDistribution):
         """Write ``params`` into the unwrapped env."""
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=self.budget,
-            budget_unit="timesteps",
-            seeds=(0, 1, 2),
-            metric="return",
-            higher_is_better=True,
-            agent=dict(self.protocol_agent),
-        )
+        return self.return_protocol(self.budget, self.protocol_agent)
 
 
 class CartPolePhysics(PhysicsVaried):

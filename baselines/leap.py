@@ -80,8 +80,15 @@ class Leap(MetaLearner):
         size, ref = sum(p.numel() for p in self._live), self._live[0]
         # Rows of theta_i and g_i, written with one torch.cat(out=...) each per step and turned
         # into increments in one vectorised flush every `chunk` steps.
-        self._theta = torch.empty(self.chunk + 1, size, dtype=ref.dtype, device=ref.device)
-        self._grad = torch.empty_like(self._theta)
+        shape = (self.chunk + 1, size)
+        if (
+            getattr(self, "_theta", None) is None
+            or self._theta.shape != shape
+            or self._theta.dtype != ref.dtype
+        ):
+            self._theta = torch.empty(shape, dtype=ref.dtype, device=ref.device)
+            self._grad = torch.empty_like(self._theta)
+            self._work = torch.empty_like(self._theta)
         self._losses: list[float] = []
         self._tasks += 1
 
@@ -116,21 +123,19 @@ class Leap(MetaLearner):
         n = len(self._losses)
         if n >= 2:
             theta, grad = self._theta[:n], self._grad[:n]
+            increment = torch.sub(theta[:-1], theta[1:], out=self._work[: n - 1])  # theta_i - theta_{i+1}
             losses = torch.tensor(self._losses, dtype=torch.float64)
             delta_loss = losses[1:] - losses[:-1]
             if self.stabilizer:
                 delta_loss = -delta_loss.abs()
             if not self.loss_in_distance:
                 delta_loss = torch.zeros_like(delta_loss)
-            increment = theta[:-1] - theta[1:]
+            scale = torch.ones_like(delta_loss)
             if self.norm:
-                squared = increment.double().square().sum(dim=1)
-                length = torch.sqrt(delta_loss.square() + squared)
+                length = torch.sqrt(delta_loss.square() + increment.double().square().sum(dim=1))
                 scale = torch.where(length > 0, 1.0 / length, torch.zeros_like(length))
-            increment = increment - delta_loss.to(grad.dtype)[:, None] * grad[:-1]
-            if self.norm:
-                increment = increment * scale.to(grad.dtype)[:, None]
-            total = increment.sum(dim=0)
+            # sum_i scale_i * ((theta_i - theta_{i+1}) - dL_i g_i), as two matrix-vector products
+            total = scale.to(grad.dtype) @ increment - (scale * delta_loss).to(grad.dtype) @ grad[:-1]
             self._sum = total if self._sum is None else self._sum + total
             self._theta[0], self._grad[0] = self._theta[n - 1], self._grad[n - 1]
         self._losses = self._losses[-1:]

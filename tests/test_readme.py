@@ -1,0 +1,23 @@
+"""The README's two fresh-machine commands stay true to .ci/run and the CLI."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```bash\n(python3 -m venv .*?)\n```", readme)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command.endswith("python -m pytest -q")
+    assert "python -m pytest -q" in ci.splitlines()
+    assert "pip install torch==2.13.0" in test_command and "torch==2.13.0" in ci
+    assert 'pip install -e ".[dev]"' in test_command and '-e ".[dev]"' in ci
+
+
+def test_readme_quickstart_command_runs_the_cli_quickstart():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(python3 -m venv .*?)\n```", readme)
+    assert any(c.endswith("metaenvs quickstart") for c in commands)

@@ -115,6 +115,13 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_path(args: argparse.Namespace) -> int:
+    from metaenvs.data import data_dir
+
+    print(data_dir(args.data_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metaenvs`` command."""
     parser = argparse.ArgumentParser(
@@ -163,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("data", help="data sets: where they live")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    q = data_sub.add_parser("path", help="print the data folder (--data-dir > $METAENVS_DATA > user cache)")
+    q.add_argument("--data-dir", default=None, help="explicit data folder")
+    q.set_defaults(func=_cmd_data_path)
 
     p = sub.add_parser("quickstart", help="Reptile vs scratch on sinusoid regression (no download)")
     p.add_argument("--out", default="quickstart_out", help="output folder")

@@ -179,3 +179,9 @@ def test_train_second_order_algorithms(tmp_path, algo):
         "--no-progress",
     ]
     assert main(args) == 0
+
+
+def test_data_path(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("METAENVS_DATA", str(tmp_path))
+    assert main(["data", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path)

@@ -57,8 +57,10 @@ def hvp(f: LossFn, params: Params, vector: Params) -> Params:
     names = list(params)
     leaves = {k: params[k].detach().requires_grad_(True) for k in names}
     grads = torch.autograd.grad(f(leaves), [leaves[k] for k in names], create_graph=True)
-    dot = sum((g * vector[k]).sum() for k, g in zip(names, grads, strict=True))
-    out = torch.autograd.grad(dot, [leaves[k] for k in names], allow_unused=True)
+    # grad of <g, v> w.r.t. the parameters, seeded with v: one backward pass, no scalar product needed
+    out = torch.autograd.grad(
+        grads, [leaves[k] for k in names], grad_outputs=[vector[k] for k in names], allow_unused=True
+    )
     return {k: torch.zeros_like(params[k]) if o is None else o for k, o in zip(names, out, strict=True)}
 
 

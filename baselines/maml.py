@@ -188,7 +188,14 @@ class ExactAdjoint(SecondOrderLearner):
         for k in reversed(range(steps)):
             theta_k = self._state(agent, task, states, batches, lr, stride, k)
             h_lam = hvp(loss_on(agent, task, *batches[k]), theta_k, lam)
-            lam = {n: lam[n] - lr * h_lam[n] for n in lam}
+            names = list(lam)
+            lam = dict(
+                zip(
+                    names,
+                    torch._foreach_add([lam[n] for n in names], [h_lam[n] for n in names], alpha=-lr),
+                    strict=True,
+                )
+            )
         self.add_task_gradient(lam)
         return curve
 

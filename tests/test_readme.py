@@ -21,3 +21,14 @@ def test_readme_quickstart_command_runs_the_cli_quickstart():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```bash\n(python3 -m venv .*?)\n```", readme)
     assert any(c.endswith("metaenvs quickstart") for c in commands)
+
+
+def test_readme_api_tour_runs(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## A tour of the API\n\n```python\n(.*?)```", readme, re.S).group(1)
+    assert "meta_steps=1000" in block
+    monkeypatch.chdir(tmp_path)  # the tour writes runs/reptile
+    namespace: dict = {}
+    exec(compile(block.replace("meta_steps=1000", "meta_steps=3"), "README.md", "exec"), namespace)
+    assert (tmp_path / "runs" / "reptile" / "init.safetensors").is_file()
+    assert namespace["report"].summary()["final"]["n"] == 300

@@ -6,10 +6,11 @@ copying SB3's training code:
 * :class:`LossTap` — a ``TorchFunctionMode`` active only inside ``train()`` that
   records the tensor ``backward()`` is called on: the loss actually
   back-propagated;
-* an optimizer step pre-hook (``Optimizer.register_step_pre_hook``) on the policy's
-  optimizer, which runs after ``backward()`` and gradient clipping and just before
-  ``optimizer.step()``, and fires ``on_inner_step`` with that loss, the live
-  parameters and their (clipped) gradients.
+* optimizer step hooks on the policy's optimizer: the pre-hook
+  (``Optimizer.register_step_pre_hook``) runs after ``backward()`` and gradient
+  clipping, just before ``optimizer.step()``, and fires ``on_inner_step`` with that
+  loss, the live parameters and their (clipped) gradients; the post-hook fires
+  ``on_step_end`` with the updated parameters.
 
 The policy (:attr:`ActorCritic.model`) persists across tasks; each call to
 :meth:`ActorCritic.learn` builds a fresh SB3 algorithm around it with a fresh
@@ -23,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -43,9 +43,9 @@ from agents.hooks import (
     TaskStartContext,
     named_grads,
 )
-from agents.parameters import copy_into
+from agents.parameters import copy_into, finite_loss
 from metaenvs.core import Task
-from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError, NonFiniteError
+from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
 from metaenvs.validation import one_of, positive_int
 
@@ -110,13 +110,7 @@ class _GradientStepEvents:
         loss, self.tap.loss = self.tap.loss, None
         if loss is None:
             raise RuntimeError("optimizer.step() ran without a recorded backward(); is train() tapped?")
-        value = float(loss)
-        if not np.isfinite(value):
-            raise NonFiniteError(
-                f"Loss became {value} at gradient step {self.step} of task {self.task.id!r} "
-                f"({self.task.dist_id}). The task was stopped; lower the learning rate."
-            )
-        self.curve.losses.append(value)
+        self.curve.losses.append(finite_loss(loss, self.task, self.step))
         grads = named_grads(self.params)
         self.hook.on_inner_step(
             InnerStepContext(self.agent, self.task, self.step, loss, self.params, grads, optimizer)

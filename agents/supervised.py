@@ -141,7 +141,10 @@ class SupervisedAgent:
             self._data_cache.popitem(last=False)
         return data
 
-    def _batch(self, data: SupervisedData, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def minibatch(
+        self, data: SupervisedData, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next training minibatch drawn with ``generator`` (the whole set if ``batch_size`` is None)."""
         n = data.x_train.shape[0]
         if self.batch_size is None or self.batch_size >= n:
             return data.x_train, data.y_train
@@ -191,7 +194,7 @@ class SupervisedAgent:
         params = dict(self.model.named_parameters())
         curve = LearningCurve(task.id, "inner_step", "train_loss")
         for step in range(steps):
-            x, y = self._batch(data, generator)
+            x, y = self.minibatch(data, generator)
             optimizer.zero_grad(set_to_none=False)  # gradients stay the same tensors
             loss = loss_fn(self.model(x), y)
             value = finite_loss(loss, task, step)

@@ -32,7 +32,7 @@ def train_batches(agent: Any, task: Any, steps: int, seed: int) -> list[tuple[to
     """The minibatches ``agent.learn(task, steps, seed=seed)`` would use, in order."""
     data = agent.data(task)
     generator = torch_generator(seed)
-    return [agent._batch(data, generator) for _ in range(steps)]
+    return [agent.minibatch(data, generator) for _ in range(steps)]
 
 
 def loss_on(agent: Any, task: Any, x: torch.Tensor, y: torch.Tensor) -> LossFn:

@@ -24,7 +24,6 @@ from safetensors.torch import load_file, save
 from metaenvs.errors import CheckpointError, NonFiniteError
 
 CARD_SUFFIX = ".json"
-SAFETENSORS_MAGIC_MAX_HEADER = 100_000_000
 
 
 @contextlib.contextmanager

@@ -31,6 +31,45 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+class Conv4(nn.Sequential):
+    """The few-shot vision network: 4 x [3x3 conv (``channels`` filters), 2x2 max-pool, BatchNorm, ReLU].
+
+    Then a linear head. BatchNorm always uses the statistics of the current batch
+    (``track_running_stats=False``), as MAML and Leap do, so the model has no buffers and
+    every meta-learner sees only parameters.
+
+    Args:
+        input_shape: ``(channels, height, width)`` of one image.
+        n_outputs: Number of classes.
+        channels: Filters per convolution (64 in the literature).
+        blocks: Number of conv blocks.
+    """
+
+    def __init__(
+        self, input_shape: Sequence[int], n_outputs: int, channels: int = 64, blocks: int = 4
+    ) -> None:
+        if len(input_shape) != 3:
+            raise InvalidArgumentError(
+                f"conv4 needs image inputs shaped (channels, height, width), got {tuple(input_shape)}."
+            )
+        c, h, w = (int(v) for v in input_shape)
+        layers: list[nn.Module] = []
+        for _ in range(blocks):
+            layers += [
+                nn.Conv2d(c, channels, 3, padding=1),
+                nn.MaxPool2d(2),
+                nn.BatchNorm2d(channels, track_running_stats=False),
+                nn.ReLU(),
+            ]
+            c, h, w = channels, h // 2, w // 2
+        if h < 1 or w < 1:
+            raise InvalidArgumentError(
+                f"Images of shape {tuple(input_shape)} are too small for {blocks} pools."
+            )
+        layers += [nn.Flatten(), nn.Linear(c * h * w, n_outputs)]
+        super().__init__(*layers)
+
+
 class Point(nn.Module):
     """The "model" of an optimisation task: a point whose coordinates are the parameters.
 
@@ -50,14 +89,16 @@ class Point(nn.Module):
 
 
 def build_model(spec: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -> nn.Module:
-    """Build the model described by ``spec`` (``{"type": "mlp", ...}`` or ``{"type": "point", ...}``)."""
+    """Build the model described by ``spec``: ``{"type": "mlp" | "conv4" | "point", ...options}``."""
     kind = spec.get("type")
     options = {k: v for k, v in spec.items() if k != "type"}
     if kind == "mlp":
         return MLP(math.prod(input_shape), n_outputs, **options)
+    if kind == "conv4":
+        return Conv4(input_shape, n_outputs, **options)
     if kind == "point":
         return Point(**options)
-    raise InvalidArgumentError(f"Unknown model type {kind!r}; supported: 'mlp', 'point'.")
+    raise InvalidArgumentError(f"Unknown model type {kind!r}; supported: 'mlp', 'conv4', 'point'.")
 
 
 @torch.no_grad()

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import torch
 
 SPLITS = ("train", "val", "test")
+LOCATION_KWARGS = ("data_dir",)
+"""Spec kwargs that say where data lives, not what it is: left out of the split hash."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,9 @@ class TaskDistribution(ABC):
         splits = {
             s: [t.to_dict() for t in self.tasks(s)] for s, n in self._split_sizes().items() if n is not None
         }
-        return sha256_json({"spec": json.loads(self.spec.to_json()), "splits": splits})
+        spec = json.loads(self.spec.to_json())
+        spec["kwargs"] = {k: v for k, v in spec["kwargs"].items() if k not in LOCATION_KWARGS}
+        return sha256_json({"spec": spec, "splits": splits})
 
     # ----- tasks from elsewhere ---------------------------------------------------
     def check_task(self, task: Task) -> Task:

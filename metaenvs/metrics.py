@@ -33,6 +33,11 @@ def accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=-1) == target.long()).to(logits.dtype).mean()
 
 
+def error(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Classification error, ``1 - accuracy`` (what Leap's figures report)."""
+    return 1.0 - accuracy(logits, target)
+
+
 def nrmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Normalised RMSE: ``sqrt(mean((pred - y)^2))`` of targets standardised by the distribution.
 
@@ -59,6 +64,7 @@ METRICS: dict[str, tuple[LossFn, bool]] = {
     "mse": (mse, False),
     "loss": (mse, False),
     "accuracy": (accuracy, True),
+    "error": (error, False),
     "nrmse": (nrmse, False),
     "himmelblau": (himmelblau, False),
     "cross_entropy": (cross_entropy, False),

@@ -1,0 +1,230 @@
+"""Omniglot task distributions: alphabets as tasks (Leap) and N-way K-shot episodes.
+
+**Alphabets** (``Vision/OmniglotAlphabets-v0``), the protocol of Leap (Flennerhag et al.,
+ICLR 2019), made reproducible. Each alphabet is a 20-way task over its first 20 characters
+(alphabets with fewer than 20 are dropped: Blackfoot, Inuktitut, Ojibwe and Tagalog,
+which leaves 46). Per character, drawers 6-20 are the 15 training images and drawers 1-5
+the 5 test images (Leap's code holds out the first 5 files it lists). Leap's code shuffles
+the listed alphabets with Python's global ``random`` and takes the test set right after the
+pretraining alphabets, so its test set changes with the number of pretraining alphabets
+and with the file system's listing order. Here the split is fixed and listed below: it
+was derived once as ``numpy.random.default_rng(2019).permutation(sorted(eligible))``
+(first 10 = test, next 6 = val, the remaining 30 = train, in that order), and the test
+checks both the derivation and the hash. ``num_alphabets=n`` trains on the first ``n``
+train alphabets, so smaller pools are nested in larger ones and the test set never moves.
+
+**Episodes** (``Vision/OmniglotEpisodes*``): N-way K-shot classification with classes
+split *by alphabet*, Lake et al.'s background / evaluation split: the 20 evaluation
+alphabets are the test classes; 5 fixed background alphabets (listed below) are the
+validation classes; the other 25 background alphabets are the training classes. Every
+character at each of the four rotations by 90 degrees is its own class (Santoro et al.
+2016, as MAML and Reptile do), so test episodes never share a character with training.
+Note: this differs from the "Vinyals split" (1,200 training characters drawn across
+alphabets) that MAML and Reptile report, so numbers are not directly comparable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from metaenvs.core import SupervisedData, SupervisedTaskDistribution, Task
+from metaenvs.data.tables import omniglot
+from metaenvs.errors import InvalidArgumentError
+from metaenvs.protocol import Protocol
+from metaenvs.seeding import derive_seed, torch_generator
+from metaenvs.validation import positive_int
+from metaenvs.vision.images import random_affine, to_tensor
+
+TEST_ALPHABETS = ("Hebrew", "Ge_ez", "Avesta", "Braille", "Latin", "Glagolitic", "Oriya", "Keble",
+                  "Burmese_(Myanmar)", "Sylheti")  # fmt: skip
+VAL_ALPHABETS = ("Mongolian", "Kannada", "Grantha", "Atlantean", "Early_Aramaic", "Malayalam")
+TRAIN_ALPHABETS = (
+    "Alphabet_of_the_Magi", "Japanese_(katakana)", "Tifinagh", "Futurama", "Angelic",
+    "Old_Church_Slavonic_(Cyrillic)", "Atemayar_Qelisayer", "Greek", "Manipuri", "Balinese", "Tengwar",
+    "Aurek-Besh", "Cyrillic", "Syriac_(Serto)", "Gujarati", "Sanskrit", "Malay_(Jawi_-_Arabic)",
+    "Syriac_(Estrangelo)", "Anglo-Saxon_Futhorc", "ULOG", "Arcadian", "Tibetan", "Asomtavruli_(Georgian)",
+    "Bengali", "N_Ko", "Japanese_(hiragana)", "Armenian", "Mkhedruli_(Georgian)", "Korean", "Gurmukhi",
+)  # fmt: skip
+SPLIT_DERIVATION_SEED = 2019
+EPISODE_VAL_ALPHABETS = ("Tifinagh", "Burmese_(Myanmar)", "Alphabet_of_the_Magi",
+                         "Inuktitut_(Canadian_Aboriginal_Syllabics)", "Korean")  # fmt: skip
+CONV4: dict[str, Any] = {"type": "conv4", "channels": 64}
+
+
+def derive_alphabet_split(names_and_counts: dict[str, int], min_classes: int = 20) -> dict[str, list[str]]:
+    """Re-derive the frozen alphabet split from the data (the tests compare it to the lists)."""
+    eligible = sorted(n for n, c in names_and_counts.items() if c >= min_classes)
+    order = [eligible[i] for i in np.random.default_rng(SPLIT_DERIVATION_SEED).permutation(len(eligible))]
+    return {"test": order[:10], "val": order[10:16], "train": order[16:]}
+
+
+class OmniglotAlphabets(SupervisedTaskDistribution):
+    """Leap's Omniglot protocol: each alphabet is a 20-way classification task.
+
+    Args:
+        num_alphabets: How many training alphabets (1-30) the train split holds.
+        augment: Random affine copies added per training image (Leap's ranges), drawn from a
+            generator seeded by the task; 0 turns augmentation off.
+        data_dir: Data folder (default: ``METAENVS_DATA`` or the user cache).
+        seed: Unused for the split (it is fixed); kept for the common signature.
+    """
+
+    seed_decides_splits = False
+    default_model: ClassVar = CONV4
+    n_classes: ClassVar[int] = 20
+    n_test_drawers: ClassVar[int] = 5
+
+    def __init__(
+        self, num_alphabets: int = 30, augment: int = 0, data_dir: str | None = None, seed: int = 0
+    ) -> None:
+        super().__init__(seed)
+        self.num_alphabets = positive_int("num_alphabets", num_alphabets)
+        if self.num_alphabets > len(TRAIN_ALPHABETS):
+            raise InvalidArgumentError(
+                f"num_alphabets={num_alphabets} exceeds the {len(TRAIN_ALPHABETS)} training alphabets."
+            )
+        if not isinstance(augment, int) or augment < 0:
+            raise InvalidArgumentError(
+                f"augment must be a non-negative int (copies per image), got {augment!r}."
+            )
+        self.augment = augment
+        self.data_dir = data_dir
+
+    def _split_sizes(self) -> dict[str, int | None]:
+        return {"train": self.num_alphabets, "val": len(VAL_ALPHABETS), "test": len(TEST_ALPHABETS)}
+
+    def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
+        name = {"train": TRAIN_ALPHABETS, "val": VAL_ALPHABETS, "test": TEST_ALPHABETS}[split][index]
+        return name, {"alphabet": name, "characters": list(range(1, self.n_classes + 1))}
+
+    def load_task(self, task: Task) -> SupervisedData:
+        task = self.check_task(task)
+        data = omniglot(self.data_dir)
+        alphabet = data.alphabet_names.index(task.params["alphabet"])
+        rows = [int(np.flatnonzero((data.alphabet == alphabet) & (data.character == c))[0])
+                for c in task.params["characters"]]  # fmt: skip
+        images = data.images[rows]  # (classes, 20 drawers, 28, 28)
+        k = self.n_test_drawers
+        x_train = to_tensor(images[:, k:].reshape(-1, 28, 28), invert=True)
+        x_test = to_tensor(images[:, :k].reshape(-1, 28, 28), invert=True)
+        y_train = torch.arange(len(rows)).repeat_interleave(20 - k)
+        y_test = torch.arange(len(rows)).repeat_interleave(k)
+        if self.augment:
+            gen = torch_generator(derive_seed(0, "augment", task.params["alphabet"]))
+            copies = [random_affine(x_train, gen) for _ in range(self.augment)]
+            x_train = torch.cat([x_train, *copies])
+            y_train = y_train.repeat(self.augment + 1)
+        return SupervisedData(
+            x_train, y_train, x_test, y_test, (1, 28, 28), len(rows), "cross_entropy", "error"
+        )
+
+    def default_protocol(self) -> Protocol:
+        return Protocol(
+            dist_id=self.id,
+            budget=100,
+            budget_unit="inner_steps",
+            seeds=(0, 1, 2, 3, 4),
+            metric="error",
+            higher_is_better=False,
+            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.1, "batch_size": 20},
+        )
+
+
+class OmniglotEpisodes(SupervisedTaskDistribution):
+    """N-way K-shot Omniglot episodes, classes split by alphabet, rotations as classes.
+
+    Args:
+        n_way: Classes per episode.
+        k_shot: Training images per class.
+        n_query: Query (test) images per class.
+        rotations: Count each character at 0/90/180/270 degrees as four classes.
+        eval_episodes: Size of the fixed val and test splits (drawn with the distribution's seed).
+        data_dir: Data folder.
+        seed: Chooses the fixed val/test episodes.
+    """
+
+    default_model: ClassVar = CONV4
+
+    def __init__(
+        self,
+        n_way: int = 5,
+        k_shot: int = 1,
+        n_query: int = 15,
+        rotations: bool = True,
+        eval_episodes: int = 200,
+        data_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(seed)
+        self.n_way = positive_int("n_way", n_way)
+        self.k_shot = positive_int("k_shot", k_shot)
+        self.n_query = positive_int("n_query", n_query)
+        if self.k_shot + self.n_query > 20:
+            raise InvalidArgumentError(
+                f"k_shot + n_query = {k_shot + n_query} exceeds the 20 drawings of each character."
+            )
+        self.rotations = bool(rotations)
+        self.eval_episodes = positive_int("eval_episodes", eval_episodes)
+        self.data_dir = data_dir
+        self._pools: dict[str, np.ndarray] | None = None
+
+    def class_pool(self, split: str) -> np.ndarray:
+        """``(n, 2)`` array of ``(character row, quarter turns)`` classes of ``split``."""
+        if self._pools is None:
+            data = omniglot(self.data_dir)
+            names = np.array(data.alphabet_names)[data.alphabet]
+            val = np.isin(names, EPISODE_VAL_ALPHABETS)
+            masks = {"train": (data.subset == 0) & ~val, "val": val, "test": data.subset == 1}
+            turns = np.arange(4 if self.rotations else 1)
+            self._pools = {
+                s: np.array([(c, r) for c in np.flatnonzero(m) for r in turns], dtype=np.int64)
+                for s, m in masks.items()
+            }
+        return self._pools[split]
+
+    def _split_sizes(self) -> dict[str, int | None]:
+        return {"train": None, "val": self.eval_episodes, "test": self.eval_episodes}
+
+    def _sample_params(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
+        pool = self.class_pool(split)
+        if self.n_way > len(pool):
+            raise InvalidArgumentError(
+                f"n_way={self.n_way} exceeds the {len(pool)} classes of split {split!r}."
+            )
+        classes = pool[rng.choice(len(pool), self.n_way, replace=False)]
+        drawers = [rng.permutation(20)[: self.k_shot + self.n_query].tolist() for _ in classes]
+        return {"classes": classes.tolist(), "drawers": drawers}
+
+    def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
+        rng = np.random.default_rng(derive_seed(self.seed, split, index))
+        return f"{index:04d}", self._sample_params(rng, split)
+
+    def load_task(self, task: Task) -> SupervisedData:
+        task = self.check_task(task)
+        images = omniglot(self.data_dir).images
+        support, query = [], []
+        for (row, turns), drawers in zip(task.params["classes"], task.params["drawers"], strict=True):
+            pics = np.rot90(images[row, drawers], k=turns, axes=(1, 2))
+            support.append(pics[: self.k_shot])
+            query.append(pics[self.k_shot :])
+        x_train = to_tensor(np.concatenate(support), invert=True)
+        x_test = to_tensor(np.concatenate(query), invert=True)
+        y_train = torch.arange(self.n_way).repeat_interleave(self.k_shot)
+        y_test = torch.arange(self.n_way).repeat_interleave(self.n_query)
+        return SupervisedData(
+            x_train, y_train, x_test, y_test, (1, 28, 28), self.n_way, "cross_entropy", "accuracy"
+        )
+
+    def default_protocol(self) -> Protocol:
+        return Protocol(
+            dist_id=self.id,
+            budget=10,
+            budget_unit="inner_steps",
+            seeds=(0, 1, 2),
+            metric="accuracy",
+            higher_is_better=True,
+            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.4, "batch_size": None},
+        )

@@ -41,3 +41,32 @@ register(
     "metaenvs.synthetic.himmelblau:RotatedHimmelblau",
     description="CTS toy: 8 shifted, randomly rotated 2-D Himmelblau losses; the model is the point",
 )
+register(
+    "Vision/OmniglotAlphabets-v0",
+    "metaenvs.vision.omniglot:OmniglotAlphabets",
+    description="Leap's Omniglot: alphabet = 20-way task, 15 train / 5 test per class, 10 listed test sets",
+)
+for _way, _shot in ((5, 1), (5, 5), (20, 1), (20, 5)):
+    register(
+        f"Vision/Omniglot{_way}way{_shot}shot-v0",
+        "metaenvs.vision.omniglot:OmniglotEpisodes",
+        kwargs={"n_way": _way, "k_shot": _shot, "n_query": 15 if _way == 5 else 5},
+        description=f"Omniglot {_way}-way {_shot}-shot episodes; background/evaluation alphabets; rotations",
+    )
+register(
+    "Vision/MultiCV-v0",
+    "metaenvs.vision.datasets_as_tasks:MultiCV",
+    description="Data set as task (MNIST, Fashion-MNIST, KMNIST, SVHN, CIFAR-10/100); CIFAR-10 held out",
+)
+for _name, _cls in (
+    ("Jester1", "Jester1"),
+    ("MovieLens100K", "MovieLens100K"),
+    ("MovieLens1M", "MovieLens1M"),
+):
+    for _shots, _val in ((10, 15), (20, 30)):
+        register(
+            f"Ratings/{_name}_{_shots}shot{_val}val-v0",
+            f"metaenvs.ratings:{_cls}",
+            kwargs={"shots": _shots, "val": _val},
+            description=f"A-MAML ratings: user = task, top-100 items one-hot, {_shots}shot-{_val}val, nRMSE",
+        )

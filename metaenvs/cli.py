@@ -122,6 +122,27 @@ def _cmd_data_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from metaenvs.data import catalog
+
+    names = sorted(catalog.CATALOG) if args.name == "all" else [args.name]
+    for name in names:
+        paths = catalog.fetch(name, args.data_dir)
+        for path in paths.values():
+            print(f"{name}: {path} verified")
+    return 0
+
+
+def _cmd_data_verify(args: argparse.Namespace) -> int:
+    from metaenvs.data import catalog, data_dir
+
+    report = catalog.verify(args.data_dir)
+    print(f"data folder: {data_dir(args.data_dir)}")
+    for name, row in report.items():
+        print(f"{name:<15} {row['form']:<10} {row['detail']}")
+    return 1 if any(r["form"] == "corrupt" for r in report.values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metaenvs`` command."""
     parser = argparse.ArgumentParser(
@@ -171,11 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("data", help="data sets: where they live")
+    p = sub.add_parser("data", help="data sets: where they live, download, verify")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     q = data_sub.add_parser("path", help="print the data folder (--data-dir > $METAENVS_DATA > user cache)")
     q.add_argument("--data-dir", default=None, help="explicit data folder")
     q.set_defaults(func=_cmd_data_path)
+    q = data_sub.add_parser("fetch", help="download a data set's canonical files and verify them")
+    q.add_argument("name", help="catalogue name (see `metaenvs data verify`), or 'all'")
+    q.add_argument("--data-dir", default=None, help="explicit data folder")
+    q.set_defaults(func=_cmd_data_fetch)
+    q = data_sub.add_parser(
+        "verify", help="check every data set in the data folder (exit 1 if one is corrupt)"
+    )
+    q.add_argument("--data-dir", default=None, help="explicit data folder")
+    q.set_defaults(func=_cmd_data_verify)
 
     p = sub.add_parser("quickstart", help="Reptile vs scratch on sinusoid regression (no download)")
     p.add_argument("--out", default="quickstart_out", help="output folder")

@@ -202,12 +202,16 @@ def read_ratings_csv(
     """
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [row for row in csv.reader(fh, delimiter=delimiter) if row]
+    if not rows:
+        raise DataError(f"{path} holds no rows; expected user, item, rating.")
     if header is None:
         try:
             float(rows[0][2])
             header = False
-        except (IndexError, ValueError):
+        except ValueError:
             header = True
+        except IndexError:
+            header = False  # a short first row is reported below
     rows = rows[1:] if header else rows
     bad = next((i for i, r in enumerate(rows) if len(r) < 3), None)
     if bad is not None:

@@ -197,6 +197,7 @@ class ImageFolderTasks(SupervisedTaskDistribution):
                     f"test_tasks {missing} are not folders of {self.root}; have {names}."
                 )
         self.test_tasks = sorted(test)
+        self.seed_decides_splits = test_tasks is None  # a listed held-out set does not move with the seed
         self.train_tasks = [n for n in names if n not in test]
         if not self.train_tasks:
             raise InvalidArgumentError(f"Every task of {self.root} is held out; leave some to train on.")

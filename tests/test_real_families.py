@@ -86,6 +86,10 @@ def test_augmentation_is_seeded_and_adds_copies():
     assert torch.equal(a.x_train[:300], plain.x_train) and not torch.equal(a.x_train[300:600], plain.x_train)
     with pytest.raises(InvalidArgumentError, match="augment"):
         metaenvs.make("Vision/OmniglotAlphabets-v0", augment=-1)
+    small = metaenvs.make("Vision/OmniglotAlphabets-v0", ways=5, image_size=32).tasks("test")[0].load()
+    assert small.x_train.shape == (75, 1, 32, 32) and small.n_outputs == 5
+    with pytest.raises(InvalidArgumentError, match="use ways <= 20"):
+        metaenvs.make("Vision/OmniglotAlphabets-v0", ways=25)
     with pytest.raises(InvalidArgumentError, match="exceeds the 30"):
         metaenvs.make("Vision/OmniglotAlphabets-v0", num_alphabets=31)
 

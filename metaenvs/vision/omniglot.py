@@ -36,7 +36,7 @@ from metaenvs.errors import InvalidArgumentError
 from metaenvs.protocol import Protocol
 from metaenvs.seeding import derive_seed, torch_generator
 from metaenvs.validation import positive_int
-from metaenvs.vision.images import random_affine, to_tensor
+from metaenvs.vision.images import random_affine, resize, to_tensor
 
 TEST_ALPHABETS = ("Hebrew", "Ge_ez", "Avesta", "Braille", "Latin", "Glagolitic", "Oriya", "Keble",
                   "Burmese_(Myanmar)", "Sylheti")  # fmt: skip
@@ -66,6 +66,8 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
 
     Args:
         num_alphabets: How many training alphabets (1-30) the train split holds.
+        ways: Classes per task: the first ``ways`` characters of each alphabet (at most 20).
+        image_size: Side of the images (28 is native; others are resized, antialiased bilinear).
         augment: Random affine copies added per training image (Leap's ranges), drawn from a
             generator seeded by the task; 0 turns augmentation off.
         data_dir: Data folder (default: ``METAENVS_DATA`` or the user cache).
@@ -78,9 +80,22 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
     n_test_drawers: ClassVar[int] = 5
 
     def __init__(
-        self, num_alphabets: int = 30, augment: int = 0, data_dir: str | None = None, seed: int = 0
+        self,
+        num_alphabets: int = 30,
+        ways: int = 20,
+        image_size: int = 28,
+        augment: int = 0,
+        data_dir: str | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__(seed)
+        self.ways = positive_int("ways", ways)
+        if self.ways > self.n_classes:
+            raise InvalidArgumentError(
+                f"ways={ways}: the listed alphabets are those with at least {self.n_classes} characters; "
+                f"use ways <= {self.n_classes}."
+            )
+        self.image_size = positive_int("image_size", image_size)
         self.num_alphabets = positive_int("num_alphabets", num_alphabets)
         if self.num_alphabets > len(TRAIN_ALPHABETS):
             raise InvalidArgumentError(
@@ -98,7 +113,7 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
 
     def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
         name = {"train": TRAIN_ALPHABETS, "val": VAL_ALPHABETS, "test": TEST_ALPHABETS}[split][index]
-        return name, {"alphabet": name, "characters": list(range(1, self.n_classes + 1))}
+        return name, {"alphabet": name, "characters": list(range(1, self.ways + 1))}
 
     def load_task(self, task: Task) -> SupervisedData:
         task = self.check_task(task)
@@ -117,9 +132,10 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
             copies = [random_affine(x_train, gen) for _ in range(self.augment)]
             x_train = torch.cat([x_train, *copies])
             y_train = y_train.repeat(self.augment + 1)
-        return SupervisedData(
-            x_train, y_train, x_test, y_test, (1, 28, 28), len(rows), "cross_entropy", "error"
-        )
+        if self.image_size != 28:
+            x_train, x_test = (resize(x, self.image_size, 1) for x in (x_train, x_test))
+        shape = (1, self.image_size, self.image_size)
+        return SupervisedData(x_train, y_train, x_test, y_test, shape, len(rows), "cross_entropy", "error")
 
     def default_protocol(self) -> Protocol:
         return Protocol(

@@ -127,9 +127,14 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 
     names = sorted(catalog.CATALOG) if args.name == "all" else [args.name]
     for name in names:
-        paths = catalog.fetch(name, args.data_dir)
-        for path in paths.values():
-            print(f"{name}: {path} verified")
+        paths = catalog.fetch(name, args.data_dir, allow_unverified=args.allow_unverified)
+        for remote in catalog.entry(name).files:
+            path = paths[remote.filename]
+            if catalog.has_checksum(remote):
+                print(f"{name}: {path} verified")
+            else:
+                digest = path.with_name(path.name + ".sha256")
+                print(f"{name}: {path} UNVERIFIED (no checksum on record); sha256 in {digest}")
     return 0
 
 
@@ -200,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("fetch", help="download a data set's canonical files and verify them")
     q.add_argument("name", help="catalogue name (see `metaenvs data verify`), or 'all'")
     q.add_argument("--data-dir", default=None, help="explicit data folder")
+    q.add_argument(
+        "--allow-unverified", action="store_true", help="also download files that have no checksum on record"
+    )
     q.set_defaults(func=_cmd_data_fetch)
     q = data_sub.add_parser(
         "verify", help="check every data set in the data folder (exit 1 if one is corrupt)"

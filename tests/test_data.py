@@ -262,3 +262,15 @@ def test_ratings_csv_reader(tmp_path):
     (tmp_path / "nan.csv").write_text("u1,i1,good\nu2,i2,3\n")
     with pytest.raises(DataError, match="not a number"):
         formats.read_ratings_csv(tmp_path / "nan.csv", header=False)
+
+
+def test_files_without_a_checksum_need_explicit_consent(served, tmp_path, capsys, restore_catalog):
+    url, root = served
+    point_at("jester1", f"{url}/ml-100k.zip")  # the catalogue has no checksum for Jester's zip
+    with pytest.raises(DataError, match=r"No checksum is on record.*--allow-unverified"):
+        catalog.fetch("jester1", tmp_path)
+    assert not (tmp_path / "jester1").exists() or not any((tmp_path / "jester1").iterdir())
+    assert cli(["data", "fetch", "jester1", "--data-dir", str(tmp_path), "--allow-unverified"]) == 0
+    assert "UNVERIFIED" in capsys.readouterr().out
+    side = tmp_path / "jester1" / "jester_dataset_1_1.zip.sha256"
+    assert side.read_text().split()[0] == datagen.sha256(root / "ml-100k.zip")

@@ -221,12 +221,25 @@ def locate(name: str, root: str | os.PathLike | None = None, download_missing: b
     return Located(name, "canonical", fetch(name, folder))
 
 
-def fetch(name: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
+def has_checksum(remote: RemoteFile) -> bool:
+    """Whether anything about ``remote`` can be verified (sha256, md5 or member hashes)."""
+    return bool(remote.sha256 or remote.md5 or remote.members)
+
+
+def fetch(
+    name: str, root: str | os.PathLike | None = None, allow_unverified: bool = False
+) -> dict[str, Path]:
     """Download every canonical file of ``name`` that is missing or corrupt, and verify it.
 
+    Args:
+        name: Catalogue name.
+        root: Data folder.
+        allow_unverified: Also download files for which no checksum is on record (their sha256
+            is then in the returned paths' ``.sha256`` side files, to compare by hand).
+
     Raises:
-        DataError: If a download fails or a file does not match its checksums; nothing
-            unverified is left in place.
+        DataError: If a download fails or a file does not match its checksums, or has no
+            checksum on record and ``allow_unverified`` is false; nothing unverified is left.
     """
     ds = entry(name)
     paths = canonical_paths(name, root)
@@ -234,10 +247,18 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
         path = paths[remote.filename]
         if not file_problems(path, remote):
             continue
+        if not has_checksum(remote) and not allow_unverified:
+            raise DataError(
+                f"No checksum is on record for {remote.url} ({remote.source or 'none published'}), so a "
+                f"download could not be verified. Download it yourself and place it at {path}, or run "
+                f"`{fetch_command(name)} --allow-unverified` to download it and print its sha256."
+            )
         try:
             download(remote.url, path, remote.sha256)
         except DataError as exc:
             raise DataError(f"{exc}\n{_missing_message(ds, data_dir(root), {})}") from exc
+        if not has_checksum(remote):
+            path.with_name(path.name + ".sha256").write_text(f"{sha256_file(path)}  {path.name}\n")
         problems = file_problems(path, remote)
         if problems:
             path.unlink(missing_ok=True)

@@ -305,6 +305,33 @@ class SupervisedTaskDistribution(TaskDistribution):
     def load_task(self, task: Task) -> SupervisedData:
         """Build the tensors of ``task`` (deterministic in ``task.params``)."""
 
+    def inner_loop_protocol(
+        self,
+        budget: int,
+        metric: str,
+        lr: float,
+        batch_size: int | None = None,
+        seeds: tuple[int, ...] = (0, 1, 2),
+        optimizer: str = "sgd",
+        **extra: Any,
+    ) -> Protocol:
+        """The usual supervised recipe: ``budget`` optimizer steps of ``optimizer`` at ``lr`` per task.
+
+        The metric's direction comes from :mod:`metaenvs.metrics`; ``extra`` goes to :class:`Protocol`.
+        """
+        from metaenvs.metrics import get_metric
+
+        return Protocol(
+            dist_id=self.id,
+            budget=budget,
+            budget_unit="inner_steps",
+            seeds=tuple(seeds),
+            metric=metric,
+            higher_is_better=get_metric(metric)[1],
+            agent={"type": "supervised", "optimizer": optimizer, "lr": lr, "batch_size": batch_size},
+            **extra,
+        )
+
     def make_env(self, task: Task, render_mode: str | None = None) -> gym.Env:
         from metaenvs.bandit import SupervisedBanditEnv
 

@@ -137,15 +137,7 @@ class RatingsDistribution(SupervisedTaskDistribution):
         return SupervisedData(x[:k], y[:k], x[k:], y[k:], (self.top_items,), 1, "mse", "nrmse")
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=100,
-            budget_unit="inner_steps",
-            seeds=(0, 1, 2, 3, 4),
-            metric="nrmse",
-            higher_is_better=False,
-            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.01, "batch_size": None},
-        )
+        return self.inner_loop_protocol(100, "nrmse", 0.01, seeds=(0, 1, 2, 3, 4))
 
 
 class Jester1(RatingsDistribution):

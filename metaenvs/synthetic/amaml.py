@@ -119,15 +119,7 @@ class AMAMLRegression(SupervisedTaskDistribution):
         )
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=200,
-            budget_unit="inner_steps",
-            seeds=(0, 1, 2, 3, 4),
-            metric="nrmse",
-            higher_is_better=False,
-            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.01, "batch_size": None},
-        )
+        return self.inner_loop_protocol(200, "nrmse", 0.01, seeds=(0, 1, 2, 3, 4))
 
 
 class CosMixture(AMAMLRegression):

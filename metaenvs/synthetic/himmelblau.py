@@ -102,13 +102,6 @@ class RotatedHimmelblau(SupervisedTaskDistribution):
         return SupervisedData(x, y, x, y, (1,), 2, loss="himmelblau", metric="himmelblau")
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=100,
-            budget_unit="inner_steps",
-            seeds=(0,),
-            metric="himmelblau",
-            higher_is_better=False,
-            min_seeds=1,
-            agent={"type": "supervised", "optimizer": "momentum", "lr": 0.05, "batch_size": None},
+        return self.inner_loop_protocol(
+            100, "himmelblau", 0.05, seeds=(0,), optimizer="momentum", min_seeds=1
         )

@@ -72,12 +72,4 @@ class SinusoidRegression(SupervisedTaskDistribution):
         return SupervisedData(xt[:k], yt[:k], xt[k:], yt[k:], (1,), 1, loss="mse", metric="mse")
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=32,
-            budget_unit="inner_steps",
-            seeds=(0, 1, 2),
-            metric="mse",
-            higher_is_better=False,
-            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.02, "batch_size": None},
-        )
+        return self.inner_loop_protocol(32, "mse", 0.02)

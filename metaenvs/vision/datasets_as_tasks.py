@@ -39,18 +39,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 MULTICV_SETS = ("mnist", "fashion_mnist", "kmnist", "svhn", "cifar10", "cifar100")
 
 
-def _classification_protocol(dist_id: str, budget: int, lr: float) -> Protocol:
-    return Protocol(
-        dist_id=dist_id,
-        budget=budget,
-        budget_unit="inner_steps",
-        seeds=(0, 1, 2),
-        metric="error",
-        higher_is_better=False,
-        agent={"type": "supervised", "optimizer": "sgd", "lr": lr, "batch_size": 32},
-    )
-
-
 class MultiCV(SupervisedTaskDistribution):
     """Data sets as tasks, one held out.
 
@@ -140,7 +128,7 @@ class MultiCV(SupervisedTaskDistribution):
         )
 
     def default_protocol(self) -> Protocol:
-        return _classification_protocol(self.id, budget=500, lr=0.1)
+        return self.inner_loop_protocol(500, "error", 0.1, batch_size=32)
 
 
 class ImageFolderTasks(SupervisedTaskDistribution):
@@ -240,4 +228,4 @@ class ImageFolderTasks(SupervisedTaskDistribution):
         )
 
     def default_protocol(self) -> Protocol:
-        return _classification_protocol(self.id, budget=100, lr=0.1)
+        return self.inner_loop_protocol(100, "error", 0.1, batch_size=32)

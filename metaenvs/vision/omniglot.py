@@ -138,15 +138,7 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
         return SupervisedData(x_train, y_train, x_test, y_test, shape, len(rows), "cross_entropy", "error")
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=100,
-            budget_unit="inner_steps",
-            seeds=(0, 1, 2, 3, 4),
-            metric="error",
-            higher_is_better=False,
-            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.1, "batch_size": 20},
-        )
+        return self.inner_loop_protocol(100, "error", 0.1, batch_size=20, seeds=(0, 1, 2, 3, 4))
 
 
 class OmniglotEpisodes(SupervisedTaskDistribution):
@@ -235,12 +227,4 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
         )
 
     def default_protocol(self) -> Protocol:
-        return Protocol(
-            dist_id=self.id,
-            budget=10,
-            budget_unit="inner_steps",
-            seeds=(0, 1, 2),
-            metric="accuracy",
-            higher_is_better=True,
-            agent={"type": "supervised", "optimizer": "sgd", "lr": 0.4, "batch_size": None},
-        )
+        return self.inner_loop_protocol(10, "accuracy", 0.4)

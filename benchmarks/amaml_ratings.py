@@ -77,16 +77,19 @@ def one_run(job: tuple[str, str, int, int, int, str]) -> dict:
     return record
 
 
-def scratch_scores(dist_id: str, steps: int) -> float:
-    """nRMSE from the agent's seeded random initialization (no meta-training), seed 0."""
+def scratch_scores(dist_id: str, steps: int, seeds: int) -> list[float]:
+    """nRMSE from the agent's seeded random initializations (no meta-training), one per seed."""
     import metaenvs
     from agents import SupervisedAgent
     from metaenvs.evaluation import evaluate
 
     dist = metaenvs.make(dist_id)
-    agent = SupervisedAgent.for_distribution(dist, seed=0, lr=0.01)
-    protocol = dist.protocol.replace(budget=steps, seeds=(0,), name=f"sgd{steps}")
-    return float(np.mean(evaluate(agent, dist, None, protocol).scores("final")))
+    scores = []
+    for seed in range(seeds):  # init=None: a fresh initialization from each protocol seed
+        protocol = dist.protocol.replace(budget=steps, seeds=(seed,), name=f"sgd{steps}")
+        agent = SupervisedAgent.for_distribution(dist, seed=seed, lr=0.01)
+        scores.append(float(np.mean(evaluate(agent, dist, None, protocol).scores("final"))))
+    return scores
 
 
 def main() -> None:
@@ -128,7 +131,10 @@ def main() -> None:
         }
         for d in dists
     }
-    scratch = {d: {str(k): scratch_scores(d, k) for k in (5, 10, 50, 100)} for d in dists}
+    torch.set_num_threads(1)
+    scratch = {
+        d: {str(k): mean_ci(scratch_scores(d, k, args.seeds)) for k in (5, 10, 50, 100)} for d in dists
+    }
     payload = {
         "command": "python benchmarks/amaml_ratings.py "
         f"--datasets {args.datasets} --variants {args.variants} "
@@ -138,7 +144,7 @@ def main() -> None:
         },
         "scale": {"meta_steps": args.meta_steps, "meta_batch": 5, "inner_lr": 0.01, "test_users": 100},
         "table_nrmse_mean_ci95_over_seeds": table,
-        "no_meta_training_nrmse": scratch,
+        "no_meta_training_nrmse_mean_ci95_over_init_seeds": scratch,
         "runs": runs,
         "seconds": time.perf_counter() - t0,
     }

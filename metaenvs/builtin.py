@@ -70,3 +70,33 @@ for _name, _cls in (
             kwargs={"shots": _shots, "val": _val},
             description=f"A-MAML ratings: user = task, top-100 items one-hot, {_shots}shot-{_val}val, nRMSE",
         )
+
+from metaenvs.atari import games as _atari  # noqa: E402  (plain lists; ale-py loads on make)
+
+register(
+    "Atari/LeapPool-v0",
+    "metaenvs.atari.distribution:AtariGames",
+    kwargs={
+        "train": [g for g in _atari.LEAP_POOL if g not in _atari.HELD_OUT],
+        "test": list(_atari.HELD_OUT),
+    },
+    description="Leap's pool: ALE games with <= 10 minimal actions; Breakout and SpaceInvaders held out",
+)
+register(
+    "Atari/LeapSeen-v0",
+    "metaenvs.atari.distribution:AtariGames",
+    kwargs={"test": list(_atari.SEEN_IN_PRETRAINING)},
+    description="Evaluation only: AirRaid, UpNDown, WizardOfWor (in Leap's pretraining pool)",
+)
+register(
+    "Atari/LeapLargeActions-v0",
+    "metaenvs.atari.distribution:AtariGames",
+    kwargs={"test": list(_atari.LARGE_ACTION_SETS)},
+    description="Evaluation only: Alien, Gravitar, RoadRunner, KungFuMaster, Krull (> 10 actions)",
+)
+register(
+    "Atari/Atari57-v0",
+    "metaenvs.atari.distribution:AtariGames",
+    kwargs={"train": [g for g in _atari.ATARI_57 if g not in _atari.HELD_OUT], "test": list(_atari.HELD_OUT)},
+    description="The Atari-57 benchmark games; Breakout and SpaceInvaders held out",
+)

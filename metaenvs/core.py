@@ -288,6 +288,14 @@ class TaskDistribution(ABC):
     def protocol(self) -> Protocol:
         return self.default_protocol()
 
+    def check_protocol(self, protocol: Protocol) -> None:
+        """Refuse a protocol this distribution cannot be scored under (``evaluate`` calls this).
+
+        The default accepts any protocol of this distribution; families with a standard (Atari's
+        Machado et al. 2018) refuse departures that are not marked non-standard.
+        """
+        return None
+
     @abstractmethod
     def make_env(self, task: Task, render_mode: str | None = None) -> gym.Env:
         """Build a Gymnasium env for ``task``."""

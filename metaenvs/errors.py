@@ -54,3 +54,19 @@ class CheckpointError(MetaEnvsError, ValueError):
 
 class ConformanceError(MetaEnvsError, AssertionError):
     """A task distribution breaks the contract checked by ``metaenvs.testing``."""
+
+
+class MissingDependencyError(MetaEnvsError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` line."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import ``module`` or raise :class:`MissingDependencyError` naming ``pip install 'metaenvs[extra]'``."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module} is not installed; install it with: pip install 'metaenvs[{extra}]'"
+        ) from exc

@@ -120,6 +120,7 @@ def evaluate(
         raise WrongDistributionError(
             f"Protocol {protocol.id} belongs to {protocol.dist_id}, not to {dist.id}."
         )
+    dist.check_protocol(protocol)
     if getattr(agent, "step_unit", protocol.budget_unit) != protocol.budget_unit:
         raise InvalidArgumentError(
             f"{protocol.id} budgets {protocol.budget_unit} but {type(agent).__name__} counts "

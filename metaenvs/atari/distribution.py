@@ -1,0 +1,107 @@
+"""Atari games as tasks: fixed, listed splits of ALE ROM ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+
+from metaenvs.atari.envs import MACHADO_2018, AtariConfig, make_atari_env
+from metaenvs.core import RLTaskDistribution, Task
+from metaenvs.errors import InvalidArgumentError, require
+from metaenvs.protocol import Protocol
+from metaenvs.validation import positive_int
+
+
+class AtariGames(RLTaskDistribution):
+    """Each task is one Atari game; the splits are lists of ALE ROM ids.
+
+    Register your own game lists with::
+
+        metaenvs.register("Mine/Atari-v0", "metaenvs.atari:AtariGames",
+                          kwargs={"train": ["pong", "freeway"], "test": ["breakout"]})
+
+    Args:
+        train: Games for meta-training (may be empty for an evaluation-only list).
+        test: Held-out games.
+        val: Validation games.
+        config: Overrides of :class:`~metaenvs.atari.envs.AtariConfig` (the Machado et al. 2018
+            protocol by default).
+        non_standard: Must be true when ``config`` departs from Machado et al.; results then
+            carry a non-standard protocol name and never mix with standard ones.
+        frames: Protocol budget per game, in emulator frames.
+        seed: Unused (the lists are fixed); kept for the uniform ``make`` signature.
+    """
+
+    seed_decides_splits = False
+    default_model: ClassVar = {"type": "mnih2013"}
+
+    def __init__(
+        self,
+        test: Sequence[str],
+        train: Sequence[str] = (),
+        val: Sequence[str] = (),
+        config: Mapping[str, Any] | None = None,
+        non_standard: bool = False,
+        frames: int = 10_000_000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(seed)
+        known = set(require("ale_py", "atari").roms.get_all_rom_ids())
+        self.lists = {"train": list(train), "val": list(val), "test": list(test)}
+        for split, games in self.lists.items():
+            unknown = [g for g in games if g not in known]
+            if unknown:
+                raise InvalidArgumentError(
+                    f"{split} games {unknown} are not ALE ROM ids; use snake_case ids such as "
+                    "'space_invaders' (ale_py.roms.get_all_rom_ids() lists them)."
+                )
+        overlap = (set(self.lists["train"]) | set(self.lists["val"])) & set(self.lists["test"])
+        if overlap:
+            raise InvalidArgumentError(f"Games {sorted(overlap)} are both held out and used for training.")
+        self.config = AtariConfig.from_dict(dict(config or {}))
+        self.non_standard = bool(non_standard)
+        deviations = self.config.deviations()
+        if deviations and not self.non_standard:
+            raise InvalidArgumentError(
+                f"Atari config departs from Machado et al. (2018) in {deviations} (value, standard); pass "
+                "non_standard=True to use it, and its results will be marked non-standard."
+            )
+        self.frames = positive_int("frames", frames)
+
+    def _split_sizes(self) -> dict[str, int | None]:
+        return {split: len(games) for split, games in self.lists.items() if games}
+
+    def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
+        game = self.lists[split][index]
+        return game, {"game": game}
+
+    def make_env(self, task: Task, render_mode: str | None = None) -> gym.Env:
+        task = self.check_task(task)
+        return make_atari_env(task.params["game"], self.config, render_mode=render_mode)
+
+    def check_protocol(self, protocol: Protocol) -> None:
+        """Refuse an env config that departs from Machado et al. unless the protocol says non-standard."""
+        config = AtariConfig.from_dict(dict(protocol.agent.get("env", {})))
+        deviations = config.deviations()
+        if deviations and not protocol.name.endswith("-nonstandard"):
+            raise InvalidArgumentError(
+                f"Protocol {protocol.id} is named standard but its Atari config departs from Machado et al. "
+                f"(2018) in {deviations} (value, standard). Name it '{MACHADO_2018}-nonstandard' to evaluate "
+                "under it; standard and non-standard results are never compared."
+            )
+
+    def default_protocol(self) -> Protocol:
+        agent = {"type": "actor_critic", "algo": "a2c", "n_envs": 16, "eval_episodes": 10}
+        return Protocol(
+            dist_id=self.id,
+            name=f"{MACHADO_2018}-nonstandard" if self.non_standard else MACHADO_2018,
+            budget=self.frames // self.config.frame_skip,
+            budget_unit="timesteps",
+            seeds=(0, 1, 2),
+            metric="return",
+            higher_is_better=True,
+            normalisation="human",
+            agent={**agent, "env": self.config.to_dict()},
+        )

@@ -65,6 +65,7 @@ def served(tmp_path, shared):
 
 def point_at(name: str, url: str, **changes) -> None:
     entry = catalog.entry(name)
+    changes = {"size": None, **changes}  # the served files are rebuilt, not the publisher's bytes
     catalog.add(replace(entry, files=(replace(entry.files[0], url=url, **changes),)))
 
 
@@ -100,8 +101,8 @@ def test_checksum_mismatch_is_refused_and_nothing_is_left(served, tmp_path, rest
 
 
 def test_member_mismatch_is_refused_and_removed(served, tmp_path, restore_catalog):
-    url, _ = served
-    point_at("movielens100k", f"{url}/bad.zip", md5=None)
+    url, root = served  # the whole file matches its (pinned) sha256, but its u.data member does not
+    point_at("movielens100k", f"{url}/bad.zip", md5=None, sha256=datagen.sha256(root / "bad.zip"))
     with pytest.raises(DataError, match=r"failed verification.*u\.data has sha256"):
         catalog.fetch("movielens100k", tmp_path / "d")
     assert list((tmp_path / "d" / "movielens100k").iterdir()) == []
@@ -120,7 +121,10 @@ def test_offline_with_data_present_never_touches_the_network(served, tmp_path, r
     folder = tmp_path / "d" / "movielens100k"
     folder.mkdir(parents=True)
     (folder / "ml-100k.zip").write_bytes((root / "ml-100k.zip").read_bytes())
-    point_at("movielens100k", "http://127.0.0.1:9/unreachable.zip", md5=None)  # a dead port
+    served_sha = datagen.sha256(root / "ml-100k.zip")
+    point_at(
+        "movielens100k", "http://127.0.0.1:9/unreachable.zip", md5=None, sha256=served_sha
+    )  # a dead port
     found = catalog.locate("movielens100k", tmp_path / "d", download_missing=False)
     assert found.form == "canonical" and found.paths["ml-100k.zip"] == folder / "ml-100k.zip"
 
@@ -266,7 +270,7 @@ def test_ratings_csv_reader(tmp_path):
 
 def test_files_without_a_checksum_need_explicit_consent(served, tmp_path, capsys, restore_catalog):
     url, root = served
-    point_at("jester1", f"{url}/ml-100k.zip")  # the catalogue has no checksum for Jester's zip
+    point_at("jester1", f"{url}/ml-100k.zip", sha256=None, md5=None)  # an entry with no checksum at all
     with pytest.raises(DataError, match=r"No checksum is on record.*--allow-unverified"):
         catalog.fetch("jester1", tmp_path)
     assert not (tmp_path / "jester1").exists() or not any((tmp_path / "jester1").iterdir())

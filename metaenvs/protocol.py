@@ -39,6 +39,8 @@ class Protocol:
         agent: The adaptation recipe (optimizer, learning rate, batch size, algorithm).
         normalisation: Name of a score normalisation, or ``None``.
         min_seeds: Fewest seeds a submitted result may carry.
+        env: How tasks become envs, where a family has a standard for it (Atari's Machado et
+            al. 2018 settings); left out of the JSON (and the hash) when empty.
     """
 
     dist_id: str
@@ -52,6 +54,7 @@ class Protocol:
     split: str = "test"
     normalisation: str | None = None
     min_seeds: int = 3
+    env: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.budget_unit not in BUDGET_UNITS:
@@ -62,6 +65,7 @@ class Protocol:
             raise InvalidArgumentError("A protocol needs at least one seed.")
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "agent", dict(self.agent))
+        object.__setattr__(self, "env", dict(self.env))
 
     @property
     def id(self) -> str:
@@ -72,6 +76,8 @@ class Protocol:
         data = asdict(self)
         data["seeds"] = list(self.seeds)
         data["agent"] = dict(self.agent)
+        if not self.env:
+            del data["env"]
         return data
 
     @classmethod

@@ -91,7 +91,7 @@ def test_non_machado_config_is_refused_unless_marked():
         AtariConfig.from_dict({"sticky": 0.1})
     # evaluate() refuses a standard-named protocol whose env config departs from the standard
     dist = metaenvs.make("Atari/LeapPool-v0")
-    tampered = replace(dist.protocol, agent={**dist.protocol.agent, "env": {"noop_max": 30}})
+    tampered = replace(dist.protocol, env={**dist.protocol.env, "noop_max": 30})
     with pytest.raises(InvalidArgumentError, match="noop_max"):
         from metaenvs.evaluation import evaluate
 

@@ -83,7 +83,7 @@ class AtariGames(RLTaskDistribution):
 
     def check_protocol(self, protocol: Protocol) -> None:
         """Refuse an env config that departs from Machado et al. unless the protocol says non-standard."""
-        config = AtariConfig.from_dict(dict(protocol.agent.get("env", {})))
+        config = AtariConfig.from_dict(dict(protocol.env))
         deviations = config.deviations()
         if deviations and not protocol.name.endswith("-nonstandard"):
             raise InvalidArgumentError(
@@ -103,5 +103,6 @@ class AtariGames(RLTaskDistribution):
             metric="return",
             higher_is_better=True,
             normalisation="human",
-            agent={**agent, "env": self.config.to_dict()},
+            agent=agent,
+            env=self.config.to_dict(),
         )

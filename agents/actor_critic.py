@@ -24,11 +24,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -82,6 +83,27 @@ class HookedPPO(_TappedTrain, PPO):
 
 
 ALGORITHMS = {"a2c": HookedA2C, "ppo": HookedPPO}
+
+
+def records_episodes(env: gym.Env) -> bool:
+    """Whether ``env`` (or a wrapper inside it) is Gymnasium's ``RecordEpisodeStatistics``."""
+    while True:
+        if isinstance(env, gym.wrappers.RecordEpisodeStatistics):
+            return True
+        if not isinstance(env, gym.Wrapper):
+            return False
+        env = env.env
+
+
+def recorded_returns(model: nn.Module, vec_env: VecEnv, episodes: int) -> list[float]:
+    """Deterministic rollouts until ``episodes`` episodes end; their ``info["episode"]["r"]``."""
+    returns: list[float] = []
+    obs = vec_env.reset()
+    while len(returns) < episodes:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, _, infos = vec_env.step(action)
+        returns += [float(info["episode"]["r"]) for info in infos if "episode" in info]
+    return returns[:episodes]
 
 
 class _EpisodeRecorder(BaseCallback):
@@ -233,9 +255,18 @@ class ActorCritic:
             )
         return env
 
-    def _vec_env(self, task: Task, seed: int) -> VecMonitor:
-        self._check_task(task).close()
-        vec_env = VecMonitor(DummyVecEnv([task.make_env] * self.n_envs))
+    def _vec_env(self, task: Task, seed: int) -> VecEnv:
+        """``n_envs`` copies of the task; VecMonitor only if the env does not record its own episodes.
+
+        An env that records episode statistics itself (Atari records raw game scores before
+        reward clipping) keeps its ``info["episode"]``: VecMonitor would overwrite it with the
+        sum of the (clipped) training rewards.
+        """
+        check = self._check_task(task)
+        own = records_episodes(check)
+        check.close()
+        vec_env: VecEnv = DummyVecEnv([task.make_env] * self.n_envs)
+        vec_env = vec_env if own else VecMonitor(vec_env)
         vec_env.seed(seed)
         return vec_env
 
@@ -288,13 +319,19 @@ class ActorCritic:
 
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
         """Mean and std of the undiscounted return over :attr:`eval_episodes` deterministic episodes."""
-        self._check_task(task).close()
+        check = self._check_task(task)
+        own = records_episodes(check)
+        check.close()
         vec_env = DummyVecEnv([task.make_env])
         vec_env.seed(derive_seed(seed, 3))
         try:
-            mean, std = evaluate_policy(
-                self.model, vec_env, n_eval_episodes=self.eval_episodes, deterministic=True, warn=False
-            )
+            if own:  # the env's own (raw) episode returns, not the sum of training rewards
+                returns = recorded_returns(self.model, vec_env, self.eval_episodes)
+                mean, std = float(np.mean(returns)), float(np.std(returns))
+            else:
+                mean, std = evaluate_policy(
+                    self.model, vec_env, n_eval_episodes=self.eval_episodes, deterministic=True, warn=False
+                )
         finally:
             vec_env.close()
         return {"return": float(mean), "return_std": float(std)}

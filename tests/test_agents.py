@@ -162,3 +162,46 @@ def test_actor_critic_evaluate_reports_return(cartpole):
     agent = agents.make_agent(cartpole, n_envs=1, eval_episodes=2)
     scores = agent.evaluate(cartpole.tasks("test")[0])
     assert scores["return"] > 0
+
+
+def scaled_cartpole(render_mode=None):
+    """CartPole whose training reward is halved after its raw episode statistics are recorded."""
+    import gymnasium as gym
+
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make("CartPole-v1", render_mode=render_mode))
+    return gym.wrappers.TransformReward(env, lambda r: 0.5 * r)
+
+
+def test_actor_critic_reports_the_envs_own_raw_returns(scratch_registry):
+    import gymnasium as gym
+
+    import metaenvs
+    from agents.actor_critic import ActorCritic, records_episodes
+    from metaenvs.seeding import derive_seed
+
+    gym.register("metaenvs-test/ScaledCartPole-v0", entry_point="tests.test_agents:scaled_cartpole")
+    try:
+        metaenvs.register(
+            "Test/ScaledCartPole-v0",
+            "metaenvs.control:GymEnvList",
+            kwargs={"train": ["CartPole-v1"], "test": ["metaenvs-test/ScaledCartPole-v0"]},
+        )
+        dist = metaenvs.make("Test/ScaledCartPole-v0")
+        task = dist.tasks("test")[0]
+        assert records_episodes(task.make_env()) and not records_episodes(gym.make("CartPole-v1"))
+        agent = ActorCritic.for_distribution(dist, seed=0, eval_episodes=3, n_envs=2)
+        curve = agent.learn(task, steps=400)
+        # Raw CartPole returns are episode lengths (whole numbers); halved rewards would give halves.
+        assert curve.values and all(v == int(v) and v >= 8 for v in curve.values)
+        agent.eval_episodes = 1
+        score = agent.evaluate(task, seed=0)["return"]
+        env = task.make_env()  # the same deterministic episode, counted in steps (= raw CartPole return)
+        obs, _ = env.reset(seed=derive_seed(0, 3))
+        length, done = 0, False
+        while not done:
+            action, _ = agent.model.predict(obs[None], deterministic=True)
+            obs, _, terminated, truncated, _ = env.step(int(action[0]))
+            length, done = length + 1, terminated or truncated
+        assert score == length
+    finally:
+        del gym.registry["metaenvs-test/ScaledCartPole-v0"]

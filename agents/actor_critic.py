@@ -85,6 +85,21 @@ class HookedPPO(_TappedTrain, PPO):
 ALGORITHMS = {"a2c": HookedA2C, "ppo": HookedPPO}
 
 
+def _resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON policy kwargs to SB3's: ``{"features_extractor": "mnih2013"}`` names a class."""
+    from agents.models import FEATURE_EXTRACTORS
+
+    resolved = dict(kwargs)
+    name = resolved.pop("features_extractor", None)
+    if name is not None:
+        if name not in FEATURE_EXTRACTORS:
+            raise InvalidArgumentError(
+                f"Unknown features_extractor {name!r}; known: {', '.join(FEATURE_EXTRACTORS)}."
+            )
+        resolved["features_extractor_class"] = FEATURE_EXTRACTORS[name]()
+    return resolved
+
+
 def records_episodes(env: gym.Env) -> bool:
     """Whether ``env`` (or a wrapper inside it) is Gymnasium's ``RecordEpisodeStatistics``."""
     while True:
@@ -180,6 +195,7 @@ class ActorCritic:
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
         self.policy_alias = policy
         self.policy_kwargs = dict(policy_kwargs or {})
+        self._sb3_policy_kwargs = _resolve_policy_kwargs(self.policy_kwargs)
         self.algo_kwargs = dict(algo_kwargs or {})
         self.device = device
         self.observation_space, self.action_space = observation_space, action_space
@@ -191,7 +207,7 @@ class ActorCritic:
         self._policy_cls = algo_cls.policy_aliases[policy]
         # The optimizer built here is replaced by a fresh one for every task (see _adopt).
         self.model: nn.Module = self._policy_cls(
-            observation_space, action_space, lambda _: 1e-3, **self.policy_kwargs
+            observation_space, action_space, lambda _: 1e-3, **self._sb3_policy_kwargs
         )
         self.model.to(device)
         self.reset(seed)
@@ -286,7 +302,7 @@ class ActorCritic:
                 self._policy_cls,
                 vec_env,
                 device=self.device,
-                policy_kwargs=dict(self.policy_kwargs),
+                policy_kwargs=dict(self._sb3_policy_kwargs),
                 **self.algo_kwargs,
             )
             algo.loss_tap = LossTap()

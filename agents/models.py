@@ -101,6 +101,35 @@ def build_model(spec: Mapping[str, Any], input_shape: Sequence[int], n_outputs: 
     raise InvalidArgumentError(f"Unknown model type {kind!r}; supported: 'mlp', 'conv4', 'point'.")
 
 
+def mnih2013_extractor() -> type:
+    """SB3 features extractor of Mnih et al. (2013): 16 8x8/4 and 32 4x4/2 convolutions, 256 units.
+
+    Shared by the policy and value heads (the Leap paper's Atari actor-critic). Built lazily so
+    that importing this module does not import stable-baselines3.
+    """
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class Mnih2013CNN(BaseFeaturesExtractor):
+        def __init__(self, observation_space: Any, features_dim: int = 256) -> None:
+            super().__init__(observation_space, features_dim)
+            channels = observation_space.shape[0]
+            self.cnn = nn.Sequential(
+                nn.Conv2d(channels, 16, 8, stride=4), nn.ReLU(), nn.Conv2d(16, 32, 4, stride=2), nn.ReLU(),
+                nn.Flatten(),
+            )  # fmt: skip
+            with torch.no_grad():
+                n_flat = self.cnn(torch.zeros(1, *observation_space.shape)).shape[1]
+            self.linear = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
+
+        def forward(self, observations: torch.Tensor) -> torch.Tensor:
+            return self.linear(self.cnn(observations))
+
+    return Mnih2013CNN
+
+
+FEATURE_EXTRACTORS = {"mnih2013": mnih2013_extractor}
+
+
 @torch.no_grad()
 def reset_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
     """Re-initialise ``module`` from an explicit generator (PyTorch's default schemes).

@@ -110,3 +110,25 @@ def test_training_rewards_are_clipped_but_scores_are_raw():
     assert set(clipped) <= {-1.0, 0.0, 1.0}
     assert info["episode"]["r"] > sum(clipped) > 0  # space invaders pays 5-30 points a kill
     env.close()
+
+
+def test_leap_actor_critic_learns_a_game_with_a_hook_at_every_gradient_step():
+    from agents import make_agent
+    from agents.hooks import Hook
+
+    dist = metaenvs.make("Atari/LeapPool-v0")
+    agent = make_agent(dist, seed=0, n_envs=2)
+    encoder = agent.model.features_extractor
+    assert [type(m).__name__ for m in encoder.cnn][:3] == ["Conv2d", "ReLU", "Conv2d"]
+    assert encoder.cnn[0].out_channels == 16 and encoder.linear[0].out_features == 256
+    assert dist.protocol.agent["algo_kwargs"]["rms_prop_eps"] == 1e-4
+
+    class Count(Hook):
+        steps = 0
+
+        def on_inner_step(self, ctx):
+            Count.steps += 1
+            assert ctx.optimizer.__class__.__name__ == "RMSprop" and ctx.optimizer.defaults["alpha"] == 0.99
+
+    agent.learn(dist.tasks("test")[0], steps=80, hooks=[Count()])
+    assert Count.steps == 80 // (2 * 5)  # A2C: one gradient step per n_envs x n_steps transitions

@@ -93,7 +93,15 @@ class AtariGames(RLTaskDistribution):
             )
 
     def default_protocol(self) -> Protocol:
-        agent = {"type": "actor_critic", "algo": "a2c", "n_envs": 16, "eval_episodes": 10}
+        agent = {  # Leap's Atari actor-critic: Mnih et al. (2013) encoder, RMSprop, A2C
+            "type": "actor_critic",
+            "algo": "a2c",
+            "n_envs": 16,
+            "policy": "CnnPolicy",
+            "policy_kwargs": {"features_extractor": "mnih2013"},
+            "algo_kwargs": {"learning_rate": 1e-4, "rms_prop_eps": 1e-4, "ent_coef": 0.01, "gamma": 0.99},
+            "eval_episodes": 10,
+        }
         return Protocol(
             dist_id=self.id,
             name=f"{MACHADO_2018}-nonstandard" if self.non_standard else MACHADO_2018,

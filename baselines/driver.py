@@ -25,7 +25,16 @@ from metaenvs.seeding import derive_seed
 from metaenvs.validation import one_of, positive_int
 
 EXECUTORS = ("local",)
-LOG_FIELDS = ("meta_step", "tasks", "first_value", "final_value", "meta_lr", "meta_grad_norm", "seconds")
+LOG_FIELDS = (
+    "meta_step",
+    "tasks",
+    "first_value",
+    "final_value",
+    "meta_lr",
+    "meta_grad_norm",
+    "frames",
+    "seconds",
+)
 
 
 @dataclass
@@ -118,6 +127,7 @@ def meta_train(
         unit="meta-step",
     )
     replicas: list[Any] = []
+    frames_per_meta_step = meta_batch_size * inner_steps * getattr(dist, "frames_per_step", 1)
     for step in range(start, stop):
         t0 = time.perf_counter()
         tasks = meta_batch(dist, seed, step, meta_batch_size)
@@ -145,11 +155,12 @@ def meta_train(
                 "first_value": _finite_mean(firsts),
                 "final_value": _finite_mean(finals),
                 **stats,
+                "frames": frames_per_meta_step if dist.kind == "rl" else None,
                 "seconds": time.perf_counter() - t0,
             }
         )
         bar.update(1)
-        bar.set_postfix(final=history[-1]["final_value"], meta_lr=f"{stats['meta_lr']:.3g}", refresh=False)
+        bar.set_postfix(_progress_fields(history, dist.kind), refresh=False)
         if out_dir is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == stop):
             _checkpoint(out_dir, step + 1, meta_learner, config, history)
     bar.close()
@@ -232,6 +243,16 @@ def _jsonable(data: Any) -> Any:
     import json
 
     return json.loads(json.dumps(data))
+
+
+def _progress_fields(history: list[dict[str, Any]], kind: str) -> dict[str, str]:
+    """Progress-bar fields: final value and meta lr; for RL also total frames and frames per second."""
+    last = history[-1]
+    fields = {"final": f"{last['final_value']}", "meta_lr": f"{last['meta_lr']:.3g}"}
+    if kind == "rl":
+        fields["frames"] = f"{sum(row.get('frames') or 0 for row in history):,}"
+        fields["fps"] = f"{(last['frames'] or 0) / max(last['seconds'], 1e-9):,.0f}"
+    return fields
 
 
 def _finite_mean(values: list[float]) -> float | None:

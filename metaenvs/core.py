@@ -352,6 +352,8 @@ class RLTaskDistribution(TaskDistribution):
 
     kind = "rl"
     default_model: ClassVar[Mapping[str, Any]] = {"type": "sb3_mlp", "net_arch": [64, 64]}
+    frames_per_step: int = 1
+    """Emulator frames per env timestep (Atari's frame skip); progress and results count frames."""
 
     def return_protocol(self, budget: int, agent: Mapping[str, Any]) -> Protocol:
         """The usual RL recipe: ``budget`` env timesteps, seeds 0-2, mean undiscounted return."""

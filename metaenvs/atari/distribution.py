@@ -69,6 +69,7 @@ class AtariGames(RLTaskDistribution):
                 "non_standard=True to use it, and its results will be marked non-standard."
             )
         self.frames = positive_int("frames", frames)
+        self.frames_per_step = self.config.frame_skip
 
     def _split_sizes(self) -> dict[str, int | None]:
         return {split: len(games) for split, games in self.lists.items() if games}

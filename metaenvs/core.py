@@ -296,6 +296,13 @@ class TaskDistribution(ABC):
         """
         return None
 
+    def normalize_score(self, task: Task, score: float) -> float | None:
+        """The protocol's normalised score of a raw ``score`` on ``task``; ``None`` if it has none.
+
+        The default has no normalisation; Atari maps raw game scores to human-normalised ones.
+        """
+        return None
+
     @abstractmethod
     def make_env(self, task: Task, render_mode: str | None = None) -> gym.Env:
         """Build a Gymnasium env for ``task``."""

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 
 from metaenvs.atari.envs import MACHADO_2018, AtariConfig, make_atari_env
+from metaenvs.atari.games import has_reference, human_normalized
 from metaenvs.core import RLTaskDistribution, Task
 from metaenvs.errors import InvalidArgumentError, require
 from metaenvs.protocol import Protocol
@@ -92,6 +93,11 @@ class AtariGames(RLTaskDistribution):
                 f"(2018) in {deviations} (value, standard). Name it '{MACHADO_2018}-nonstandard' to evaluate "
                 "under it; standard and non-standard results are never compared."
             )
+
+    def normalize_score(self, task: Task, score: float) -> float | None:
+        """Human-normalised score ``(score - random) / (human - random)``; ``None`` without a reference."""
+        game = self.check_task(task).params["game"]
+        return human_normalized(game, score) if has_reference(game) else None
 
     def default_protocol(self) -> Protocol:
         agent = {  # Leap's Atari actor-critic: Mnih et al. (2013) encoder, RMSprop, A2C

@@ -12,6 +12,15 @@ An agent's inner loop fixes the order of events; hooks only react:
 4. ``on_task_end(TaskEndContext)``: after the last step, with the final
    parameters and the learning curve.
 
+A batched agent (``SupervisedAgent(batched=True)``) trains the tasks of a
+meta-batch at once and fires the batched form of each event instead
+(``on_batch_start``, ``on_batch_inner_step``, ``on_batch_step_end``,
+``on_batch_end``), with parameters, gradients and losses stacked along a leading
+task dimension. A hook that does not override them receives the per-task events,
+built from views into the stacked tensors, task after task at every step (so
+per-task state must be keyed by task, not assume one task at a time; Leap and
+CTS override the batched events with vectorised code).
+
 This mirrors stable-baselines3's ``BaseCallback`` but adds the gradient-step event
 SB3 lacks, and passes typed, frozen context objects instead of ``locals()``.
 """
@@ -82,7 +91,7 @@ class InnerStepContext:
         loss: The back-propagated loss (detached).
         params: Live parameters by name (do not modify in place).
         grads: Their gradients by name (``None`` entries are omitted).
-        optimizer: The inner optimizer about to step.
+        optimizer: The inner optimizer about to step (``None`` for a task of a batched agent).
     """
 
     agent: Any
@@ -91,7 +100,7 @@ class InnerStepContext:
     loss: torch.Tensor
     params: Mapping[str, torch.Tensor]
     grads: Mapping[str, torch.Tensor]
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None
 
 
 @dataclass(frozen=True)
@@ -103,14 +112,15 @@ class StepEndContext:
         task: The task.
         step: Index of the optimizer step that just ran (0-based).
         params: Live, updated parameters by name (a hook may shift them in place).
-        optimizer: The inner optimizer (its state, e.g. momentum, is not touched by shifts).
+        optimizer: The inner optimizer (its state, e.g. momentum, is not touched by shifts); ``None``
+            for a task of a batched agent.
     """
 
     agent: Any
     task: Task
     step: int
     params: Mapping[str, torch.Tensor]
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,120 @@ class TaskEndContext:
     params: Mapping[str, torch.Tensor]
     curve: LearningCurve
     final_loss: torch.Tensor | None = None
+
+
+def _row(tensors: Mapping[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+    return {name: value[index] for name, value in tensors.items()}
+
+
+@dataclass(frozen=True)
+class BatchStartContext:
+    """Passed to ``on_batch_start``: before the first inner step of a batched meta-batch.
+
+    Attributes:
+        agent: The batched agent.
+        tasks: The tasks, in meta-batch order.
+        models: One module per task: write each task's initialization here.
+        seeds: Seed of every task.
+        steps: Budget of every task (inner steps).
+    """
+
+    agent: Any
+    tasks: Sequence[Task]
+    models: Sequence[torch.nn.Module]
+    seeds: Sequence[int]
+    steps: int
+
+    def per_task(self) -> list[TaskStartContext]:
+        """The per-task contexts of this event."""
+        return [
+            TaskStartContext(self.agent, t, m, s, self.steps)
+            for t, m, s in zip(self.tasks, self.models, self.seeds, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class BatchInnerStepContext:
+    """Passed to ``on_batch_inner_step``: gradients of every task, before the optimizer step.
+
+    Attributes:
+        agent: The batched agent.
+        tasks: The tasks.
+        step: Index of the inner step (0-based).
+        loss: Loss of every task, shape ``(B,)`` (detached).
+        params: Stacked parameters by name, shape ``(B, *shape)`` (do not modify).
+        grads: Stacked gradients by name.
+        optimizer_state: The functional optimizer's stacked state (momentum, Adam moments).
+    """
+
+    agent: Any
+    tasks: Sequence[Task]
+    step: int
+    loss: torch.Tensor
+    params: Mapping[str, torch.Tensor]
+    grads: Mapping[str, torch.Tensor]
+    optimizer_state: Mapping[str, Any]
+
+    def per_task(self) -> list[InnerStepContext]:
+        """Per-task contexts with views into the stacked tensors (``optimizer`` is ``None``)."""
+        return [
+            InnerStepContext(
+                self.agent, t, self.step, self.loss[i], _row(self.params, i), _row(self.grads, i), None
+            )
+            for i, t in enumerate(self.tasks)
+        ]
+
+
+@dataclass(frozen=True)
+class BatchStepEndContext:
+    """Passed to ``on_batch_step_end``: right after the optimizer step of every task.
+
+    Attributes:
+        agent: The batched agent.
+        tasks: The tasks.
+        step: Index of the inner step that just ran.
+        params: Stacked, updated parameters (a hook may shift them in place).
+        optimizer_state: The functional optimizer's stacked state.
+    """
+
+    agent: Any
+    tasks: Sequence[Task]
+    step: int
+    params: Mapping[str, torch.Tensor]
+    optimizer_state: Mapping[str, Any]
+
+    def per_task(self) -> list[StepEndContext]:
+        """Per-task contexts with views (in-place shifts reach the stacked tensors)."""
+        return [
+            StepEndContext(self.agent, t, self.step, _row(self.params, i), None)
+            for i, t in enumerate(self.tasks)
+        ]
+
+
+@dataclass(frozen=True)
+class BatchEndContext:
+    """Passed to ``on_batch_end``.
+
+    Attributes:
+        agent: The batched agent.
+        tasks: The tasks.
+        params: Stacked final parameters.
+        curves: Learning curve of every task.
+        final_loss: Training loss of every task at its final parameters, shape ``(B,)``.
+    """
+
+    agent: Any
+    tasks: Sequence[Task]
+    params: Mapping[str, torch.Tensor]
+    curves: Sequence[LearningCurve]
+    final_loss: torch.Tensor
+
+    def per_task(self) -> list[TaskEndContext]:
+        """The per-task contexts of this event."""
+        return [
+            TaskEndContext(self.agent, t, _row(self.params, i), c, self.final_loss[i])
+            for i, (t, c) in enumerate(zip(self.tasks, self.curves, strict=True))
+        ]
 
 
 class Hook:
@@ -161,6 +285,27 @@ class Hook:
     def on_task_end(self, ctx: TaskEndContext) -> None:
         """After the last inner step."""
 
+    # Batched events: by default, the per-task events in task order.
+    def on_batch_start(self, ctx: BatchStartContext) -> None:
+        """Before the first inner step of a batched meta-batch."""
+        for task_ctx in ctx.per_task():
+            self.on_task_start(task_ctx)
+
+    def on_batch_inner_step(self, ctx: BatchInnerStepContext) -> None:
+        """After every task's gradient, before the optimizer step."""
+        for task_ctx in ctx.per_task():
+            self.on_inner_step(task_ctx)
+
+    def on_batch_step_end(self, ctx: BatchStepEndContext) -> None:
+        """After every task's optimizer step."""
+        for task_ctx in ctx.per_task():
+            self.on_step_end(task_ctx)
+
+    def on_batch_end(self, ctx: BatchEndContext) -> None:
+        """After the last inner step of every task."""
+        for task_ctx in ctx.per_task():
+            self.on_task_end(task_ctx)
+
 
 class HookList(Hook):
     """Fires a sequence of hooks in order."""
@@ -187,6 +332,22 @@ class HookList(Hook):
     def on_task_end(self, ctx: TaskEndContext) -> None:
         for hook in self.hooks:
             hook.on_task_end(ctx)
+
+    def on_batch_start(self, ctx: BatchStartContext) -> None:
+        for hook in self.hooks:
+            hook.on_batch_start(ctx)
+
+    def on_batch_inner_step(self, ctx: BatchInnerStepContext) -> None:
+        for hook in self.hooks:
+            hook.on_batch_inner_step(ctx)
+
+    def on_batch_step_end(self, ctx: BatchStepEndContext) -> None:
+        for hook in self.hooks:
+            hook.on_batch_step_end(ctx)
+
+    def on_batch_end(self, ctx: BatchEndContext) -> None:
+        for hook in self.hooks:
+            hook.on_batch_end(ctx)
 
 
 def named_grads(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -48,6 +48,9 @@ class SupervisedAgent:
         dtype: Floating-point type of the model and data (use ``torch.float64`` for exact checks).
         seed: Seed of the initial parameters.
         device: Torch device of the model and data (``"cpu"``, ``"cuda"``).
+        batched: Also train the tasks of a meta-batch at once with :meth:`learn_batch`
+            (``torch.func.vmap`` over stacked parameters; for small models). The driver
+            then runs every meta-batch this way.
     """
 
     capabilities = Capabilities(first_order=True, differentiable=True, batched=False)
@@ -66,7 +69,10 @@ class SupervisedAgent:
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
         device: str = "cpu",
+        batched: bool = False,
     ) -> None:
+        self.batched = bool(batched)
+        self.capabilities = Capabilities(first_order=True, differentiable=True, batched=self.batched)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.n_outputs = positive_int("n_outputs", n_outputs)
         self.optimizer_name = one_of("optimizer", optimizer, OPTIMIZERS)
@@ -101,6 +107,7 @@ class SupervisedAgent:
             "momentum": self.momentum,
             "batch_size": self.batch_size,
             "dtype": str(self.dtype).removeprefix("torch."),
+            **({"batched": True} if self.batched else {}),
         }
 
     # ----- parameters -----------------------------------------------------------------
@@ -211,6 +218,35 @@ class SupervisedAgent:
         curve.append(steps, finite_loss(final_loss, task, steps))
         hook.on_task_end(TaskEndContext(self, task, params, curve, final_loss.detach()))
         return curve
+
+    def learn_batch(
+        self,
+        tasks: Sequence[Task],
+        steps: int,
+        hooks: Sequence[Hook] = (),
+        seeds: Sequence[int] | None = None,
+    ) -> list[LearningCurve]:
+        """Train the model on every task of ``tasks`` at once (``vmap``), each from its own start.
+
+        Hooks get the batched events (see :mod:`agents.hooks`); the result agrees with
+        ``[learn(t, steps, hooks, s) for t, s in zip(tasks, seeds)]`` to float tolerance when every
+        task starts from parameters the hooks set. Afterwards :attr:`model` holds the last task's
+        final parameters, as after the per-task loop.
+
+        Args:
+            tasks: Supervised tasks whose data have one shape and one loss.
+            steps: Inner steps of every task.
+            hooks: Hooks (meta-learners).
+            seeds: Minibatch seed of every task (default ``0, 1, ...``).
+
+        Returns:
+            One learning curve per task.
+        """
+        from agents.batched import BatchedInnerLoop
+
+        if getattr(self, "_batched_loop", None) is None:
+            self._batched_loop = BatchedInnerLoop(self)
+        return self._batched_loop.learn(tasks, steps, hooks, seeds)
 
     @torch.no_grad()
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:

@@ -125,6 +125,15 @@ class MetaLearner(Hook):
         """Descent direction for the initialization from the current meta-batch (``None``: no update)."""
         return None
 
+    def supports_batched(self) -> bool:
+        """Whether a batched agent may run this learner's meta-batches at once (``learn_batch``).
+
+        Hook-based learners receive the batched events (by default split into per-task
+        events); learners that must see one task at a time return ``False`` and the driver
+        runs their tasks one by one.
+        """
+        return True
+
     def begin_meta_batch(self, size: int) -> None:
         """Called by the driver before the tasks of a meta-batch run (``size`` tasks)."""
 

@@ -32,7 +32,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.hooks import Hook, InnerStepContext, StepEndContext, TaskStartContext
+from agents.hooks import (
+    BatchStartContext,
+    BatchStepEndContext,
+    Hook,
+    InnerStepContext,
+    StepEndContext,
+    TaskStartContext,
+)
 from agents.parameters import copy_into
 from baselines.base import MetaLearner
 from metaenvs.errors import IncompatibleAgentError
@@ -131,6 +138,29 @@ class CTS(MetaLearner):
         if self._arrived == self.batch_size:
             self._arrived = 0
             self._meta_step_and_shift(ctx.step + 1)
+
+    def supports_batched(self) -> bool:
+        """Shifting runs batched; ``accurate=True`` re-trains task by task, so it does not."""
+        return not self.accurate
+
+    # ----- batched agents: every task's step k arrives at once ------------------------------------
+    def on_batch_start(self, ctx: BatchStartContext) -> None:
+        if self.accurate:
+            raise IncompatibleAgentError(
+                "CTS(accurate=True) re-trains every task one by one; run it with "
+                "SupervisedAgent(batched=False)."
+            )
+        for task_ctx in ctx.per_task():
+            MetaLearner.on_task_start(self, task_ctx)
+
+    def on_batch_step_end(self, ctx: BatchStepEndContext) -> None:
+        names = list(self.init)
+        tasks = [{n: ctx.params[n][i] for n in names} for i in range(len(ctx.tasks))]
+        before = torch._foreach_mul([self.init[n].detach() for n in names], 1.0)
+        self.last_stats = self.apply_meta_gradient(self.direction(self.init, tasks))
+        shift = torch._foreach_sub([self.init[n].detach() for n in names], before)
+        with torch.no_grad():
+            torch._foreach_add_([ctx.params[n] for n in names], shift)  # broadcast over the tasks
 
     def _meta_step_and_shift(self, k: int) -> None:
         slots = list(self._slots.values())

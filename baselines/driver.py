@@ -132,18 +132,21 @@ def meta_train(
         t0 = time.perf_counter()
         tasks = meta_batch(dist, seed, step, meta_batch_size)
         meta_learner.begin_meta_batch(len(tasks))
-        if getattr(meta_learner, "functional", False):
+        seeds = [task_seed(seed, step, i) for i in range(len(tasks))]
+        if agent.capabilities.batched and meta_learner.supports_batched():
+            curves = _learn_batched(agent, tasks, inner_steps, meta_learner, seeds)
+        elif getattr(meta_learner, "functional", False):
             curves = [
-                meta_learner.learn_task(agent, task, inner_steps, task_seed(seed, step, i))
-                for i, task in enumerate(tasks)
+                meta_learner.learn_task(agent, task, inner_steps, s)
+                for task, s in zip(tasks, seeds, strict=True)
             ]
         elif meta_learner.lockstep:
             replicas = replicas or [copy.deepcopy(agent) for _ in tasks]
             curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step)
         else:
             curves = [
-                agent.learn(task, inner_steps, hooks=[meta_learner], seed=task_seed(seed, step, i))
-                for i, task in enumerate(tasks)
+                agent.learn(task, inner_steps, hooks=[meta_learner], seed=s)
+                for task, s in zip(tasks, seeds, strict=True)
             ]
         firsts = [c.values[0] for c in curves]
         finals = [c.values[-1] for c in curves]
@@ -177,6 +180,15 @@ def meta_train(
         }
         save_initialization(result.init_path, result.init, card)
     return result
+
+
+def _learn_batched(
+    agent: Any, tasks: list, inner_steps: int, meta_learner: MetaLearner, seeds: list[int]
+) -> list[Any]:
+    """The whole meta-batch at once on a batched agent (``vmap``)."""
+    if getattr(meta_learner, "functional", False):
+        return meta_learner.learn_batch(agent, tasks, inner_steps, seeds)
+    return agent.learn_batch(tasks, inner_steps, hooks=[meta_learner], seeds=seeds)
 
 
 def _learn_in_lockstep(

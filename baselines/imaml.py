@@ -14,6 +14,7 @@ it (e.g. 0.1) to reproduce the code's regularised system.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -108,3 +109,10 @@ class IMAML(SecondOrderLearner):
 
         self.add_task_gradient(conjugate_gradient(matvec, rhs, self.cg_steps))
         return curve
+
+    def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
+        """Every task's implicit meta-gradient at once (``vmap``; see :mod:`baselines.batched`)."""
+        from baselines.batched import imaml_task_fn, run_vmapped
+
+        loss = agent.data(tasks[0]).loss
+        return run_vmapped(self, agent, tasks, steps, seeds, imaml_task_fn(self, agent, loss, steps))

@@ -24,7 +24,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.hooks import InnerStepContext, TaskEndContext, TaskStartContext
+from agents.hooks import (
+    BatchEndContext,
+    BatchInnerStepContext,
+    BatchStartContext,
+    InnerStepContext,
+    TaskEndContext,
+    TaskStartContext,
+)
 from baselines.base import MetaLearner
 
 
@@ -139,6 +146,47 @@ class Leap(MetaLearner):
             self._sum = total if self._sum is None else self._sum + total
             self._theta[0], self._grad[0] = self._theta[n - 1], self._grad[n - 1]
         self._losses = self._losses[-1:]
+
+    # ----- batched agents: the same increments, vectorised over the tasks -----------------------
+    def on_batch_start(self, ctx: BatchStartContext) -> None:
+        for task_ctx in ctx.per_task():
+            MetaLearner.on_task_start(self, task_ctx)
+        self._previous: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._tasks += len(ctx.tasks)
+
+    def on_batch_inner_step(self, ctx: BatchInnerStepContext) -> None:
+        rows = len(ctx.tasks)
+        theta = torch.cat([ctx.params[k].detach().reshape(rows, -1) for k in self.init], dim=1)
+        grad = torch.cat([ctx.grads[k].detach().reshape(rows, -1) for k in self.init], dim=1)
+        loss = ctx.loss.detach().double()
+        if self._previous is not None:
+            self._add_batch_increment(*self._previous, theta, loss)
+        self._previous = (theta, grad, loss)
+
+    def on_batch_end(self, ctx: BatchEndContext) -> None:
+        self._previous = None
+
+    def _add_batch_increment(
+        self,
+        theta0: torch.Tensor,
+        grad0: torch.Tensor,
+        loss0: torch.Tensor,
+        theta1: torch.Tensor,
+        loss1: torch.Tensor,
+    ) -> None:
+        """Sum over the tasks of ``scale * ((theta_i - theta_{i+1}) - dL * g_i)`` for one step ``i``."""
+        increment = theta0 - theta1
+        delta_loss = loss1 - loss0
+        if self.stabilizer:
+            delta_loss = -delta_loss.abs()
+        if not self.loss_in_distance:
+            delta_loss = torch.zeros_like(delta_loss)
+        scale = torch.ones_like(delta_loss)
+        if self.norm:
+            length = torch.sqrt(delta_loss.square() + increment.double().square().sum(dim=1))
+            scale = torch.where(length > 0, 1.0 / length, torch.zeros_like(length))
+        total = scale.to(grad0.dtype) @ increment - (scale * delta_loss).to(grad0.dtype) @ grad0
+        self._sum = total if self._sum is None else self._sum + total
 
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:
         if self._tasks == 0 or self._sum is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -72,6 +73,10 @@ class SecondOrderLearner(MetaLearner, ABC):
     @abstractmethod
     def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
         """Run the task's inner loop, accumulate its meta-gradient, and return its curve."""
+
+    def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
+        """:meth:`learn_task` for every task of a meta-batch, in order (vectorised where overridden)."""
+        return [self.learn_task(agent, t, steps, s) for t, s in zip(tasks, seeds, strict=True)]
 
 
 def _functional_step(
@@ -152,6 +157,13 @@ class MAML(SecondOrderLearner):
         self.add_task_gradient(dict(zip(names, grads, strict=True)))
         return curve
 
+    def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
+        """Every task's meta-gradient at once (``vmap``; see :mod:`baselines.batched`)."""
+        from baselines.batched import maml_task_fn, run_vmapped
+
+        loss = agent.data(tasks[0]).loss
+        return run_vmapped(self, agent, tasks, steps, seeds, maml_task_fn(self, agent, loss, steps))
+
 
 def _detach(value: Any) -> Any:
     return tuple(v.detach() for v in value) if isinstance(value, tuple) else value.detach()
@@ -198,6 +210,14 @@ class ExactAdjoint(SecondOrderLearner):
             )
         self.add_task_gradient(lam)
         return curve
+
+    def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
+        """Every task's meta-gradient at once (``vmap``, all states kept; see :mod:`baselines.batched`)."""
+        from baselines.batched import adjoint_task_fn, run_vmapped
+
+        non_negative_float("lr", agent.lr)
+        loss = agent.data(tasks[0]).loss
+        return run_vmapped(self, agent, tasks, steps, seeds, adjoint_task_fn(self, agent, loss, steps))
 
     def _forward(
         self, agent: Any, task: Any, start: Params, batches: list, lr: float, stride: int, seed: int

@@ -56,6 +56,18 @@ class ConformanceError(MetaEnvsError, AssertionError):
     """A task distribution breaks the contract checked by ``metaenvs.testing``."""
 
 
+class SubmissionError(MetaEnvsError, ValueError):
+    """A leaderboard submission (or entry) was refused.
+
+    Attributes:
+        problems: One line per problem; the message is these lines joined by newlines.
+    """
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
 class MissingDependencyError(MetaEnvsError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` line."""
 

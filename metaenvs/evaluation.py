@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,23 @@ from metaenvs.io import environment_versions, load_initialization, write_json_at
 from metaenvs.metrics import mean_ci
 from metaenvs.protocol import Protocol
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
+"""Version of the result JSON; ``leaderboard/result.schema.json`` describes it (2: suite version, dist seed,
+protocol id, hardware, frames, normalised scores, submitter, code link, commands)."""
+
+NO_NORMALISATION = (None, "none")
+
+
+def hardware_info() -> dict[str, Any]:
+    """The machine a result was measured on (CPU, cores, torch threads, accelerator)."""
+    accelerator = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count() or 1,
+        "torch_threads": torch.get_num_threads(),
+        "accelerator": accelerator,
+    }
 
 
 @dataclass
@@ -43,6 +60,11 @@ class EvaluationResult:
     agent: dict[str, Any]
     compute: dict[str, Any]
     versions: dict[str, str] = field(default_factory=environment_versions)
+    dist_seed: int = 0
+    hardware: dict[str, Any] = field(default_factory=hardware_info)
+    submitter: str | None = None
+    code_url: str | None = None
+    commands: list[str] = field(default_factory=list)
 
     def scores(self, key: str = "final") -> list[float]:
         """``final`` scores or ``auc`` values of every task × seed, in record order."""
@@ -57,11 +79,17 @@ class EvaluationResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The result as the JSON document ``leaderboard/result.schema.json`` describes."""
+        from metaenvs import __version__
+
+        data = {
             "schema_version": RESULT_SCHEMA_VERSION,
+            "suite_version": __version__,
             "dist_id": self.dist_id,
+            "dist_seed": self.dist_seed,
             "spec": self.spec,
             "protocol": self.protocol,
+            "protocol_id": f"{self.protocol['dist_id']}#{self.protocol['name']}",
             "protocol_hash": self.protocol_hash,
             "split_hash": self.split_hash,
             "seeds": self.protocol["seeds"],
@@ -70,8 +98,16 @@ class EvaluationResult:
             "agent": self.agent,
             "compute": self.compute,
             "versions": self.versions,
+            "hardware": self.hardware,
             "summary": self.summary(),
         }
+        if self.submitter is not None:
+            data["submitter"] = self.submitter
+        if self.code_url is not None:
+            data["code_url"] = self.code_url
+        if self.commands:
+            data["commands"] = list(self.commands)
+        return data
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
@@ -100,6 +136,9 @@ def evaluate(
     *,
     out: str | os.PathLike | None = None,
     progress: bool = False,
+    submitter: str | None = None,
+    code_url: str | None = None,
+    commands: list[str] | None = None,
 ) -> EvaluationResult:
     """Train from ``init`` on every task of the protocol's split, for every protocol seed.
 
@@ -111,6 +150,9 @@ def evaluate(
         protocol: The recipe; default ``dist.protocol``.
         out: If given, write the result JSON here.
         progress: Show a progress bar.
+        submitter: Optional name shown on the leaderboard.
+        code_url: Optional link to the code that produced the initialization.
+        commands: The shell commands that produced the result (recorded for reproduction).
 
     Returns:
         The :class:`EvaluationResult`, with the whole learning curve of every run.
@@ -141,24 +183,27 @@ def evaluate(
                 raise InvalidArgumentError(
                     f"Agent reported {sorted(scores)}, not the protocol metric {protocol.metric!r}."
                 )
-            records.append(
-                {
-                    "task_id": task.id,
-                    "seed": seed,
-                    "final": scores[protocol.metric],
-                    "auc": curve.auc(),
-                    "scores": scores,
-                    "curve": curve.to_dict(),
-                }
-            )
+            record = {
+                "task_id": task.id,
+                "seed": seed,
+                "final": scores[protocol.metric],
+                "auc": curve.auc(),
+                "scores": scores,
+                "curve": curve.to_dict(),
+            }
+            if protocol.normalisation not in NO_NORMALISATION:
+                record["normalized_final"] = dist.normalize_score(task, scores[protocol.metric])
+            records.append(record)
             bar.update(1)
     bar.close()
     compute = {
         "budget_unit": protocol.budget_unit,
         "total_steps": protocol.budget * len(records),
         "wall_seconds": time.perf_counter() - t0,
-        "device": "cpu",
+        "device": str(getattr(agent, "device", "cpu")),
     }
+    if dist.kind == "rl":
+        compute["frames"] = compute["total_steps"] * int(getattr(dist, "frames_per_step", 1))
     result = EvaluationResult(
         dist.id,
         json.loads(dist.spec.to_json()),
@@ -169,6 +214,10 @@ def evaluate(
         init_info,
         agent.hyperparameters(),
         compute,
+        dist_seed=dist.seed,
+        submitter=submitter,
+        code_url=code_url,
+        commands=list(commands or []),
     )
     if out is not None:
         result.save(out)

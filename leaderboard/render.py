@@ -32,7 +32,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
 th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #1b7f3b; font-weight: bold; } .bad { color: #b00020; font-weight: bold; }
-.plots { display: flex; flex-wrap: wrap; gap: 12px; } .plots img { width: 380px; border: 1px solid #eee; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.plots img { width: 380px; height: auto; border: 1px solid #eee; }
 code { font-size: 0.9em; } .meta { color: #555; font-size: 0.9em; }
 """
 
@@ -169,7 +170,7 @@ def _aggregate_plot(g: Ranked) -> str:
     import matplotlib.pyplot as plt
 
     n = len(g.rows)
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 1.2 + 0.45 * n), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(6.5, 1.6 + 0.4 * n), sharey=True)
     y = np.arange(n)[::-1]
     for ax, stat in zip(axes, ("iqm", "mean"), strict=True):
         est = np.array([r[stat] for r in g.rows])
@@ -178,8 +179,9 @@ def _aggregate_plot(g: Ranked) -> str:
         ax.barh(y, est, xerr=[low, high], color=[f"C{i % 10}" for i in range(n)], alpha=0.8, capsize=3)
         ax.set_title(stat.upper() if stat == "iqm" else "Mean")
         ax.set_xlabel(g.score)
-    axes[0].set_yticks(y, [_label(r) for r in g.rows])
+    axes[0].set_yticks(y, [_label(r) for r in g.rows], fontsize=8)
     fig.suptitle("Aggregate scores (95% CIs)")
+    fig.tight_layout()
     return _png(fig)
 
 

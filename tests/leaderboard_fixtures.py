@@ -28,7 +28,7 @@ def tiny_ids():
     metaenvs.register(
         TINY_SINUSOID, "metaenvs.synthetic.sinusoid:SinusoidRegression", {"n_test": 4, "n_val": 2}
     )
-    metaenvs.register(TINY_JESTER, "metaenvs.ratings:Jester1", {"test_users": 3, "val_users": 2})
+    metaenvs.register(TINY_JESTER, "metaenvs.ratings:Jester1", {"test_users": 2, "val_users": 2})
     yield TINY_SINUSOID, TINY_JESTER
     for key in (TINY_SINUSOID, TINY_JESTER):
         metaenvs.registry.pop(key, None)

@@ -30,7 +30,7 @@ from typing import Any
 from leaderboard.index import INDEX_FILE, build_index, index_fingerprint, insert_entry, read_fingerprint
 from leaderboard.schema import read_json_limited
 from leaderboard.validate import Submission
-from metaenvs.errors import CheckpointError, SubmissionError
+from metaenvs.errors import CheckpointError, InvalidArgumentError, SubmissionError
 from metaenvs.io import atomic_path, load_safetensors, write_bytes_atomic, write_json_atomic
 
 ENTRY_VERSION = 1
@@ -256,6 +256,10 @@ class Board:
 
     def index(self) -> sqlite3.Connection:
         """A read-only connection to the index, rebuilt first if it is missing or stale."""
+        if not self.root.is_dir():
+            raise InvalidArgumentError(
+                f"No board at {self.root}: give --board DIR, or add a first entry with `metaenvs submit`."
+            )
         files = self.entry_files()
         if not self.index_path.exists() or read_fingerprint(self.index_path) != index_fingerprint(files):
             with self.locked():

@@ -170,7 +170,7 @@ def _cmd_board_verify(args: argparse.Namespace) -> int:
     print(
         f"entry {board.resolve(args.entry)}: {status}; "
         f"{v['runs_differing']} of {v['runs_compared']} runs differ, "
-        f"max |diff| {v['max_abs_diff']:.3g}; IQM submitted {v['iqm_submitted']:.6g}, re-run "
+        f"max |diff| {v['max_abs_diff'] or 0.0:.3g}; IQM submitted {v['iqm_submitted']:.6g}, re-run "
         f"{v['iqm_rerun']:.6g} (diff {v['iqm_diff']:.3g})"
     )
     return 0 if v["verified"] else 1

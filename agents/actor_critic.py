@@ -45,6 +45,7 @@ from agents.hooks import (
     named_grads,
 )
 from agents.parameters import copy_into, finite_loss
+from agents.vec_env import GymnasiumVecEnv
 from metaenvs.core import Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
@@ -83,6 +84,7 @@ class HookedPPO(_TappedTrain, PPO):
 
 
 ALGORITHMS = {"a2c": HookedA2C, "ppo": HookedPPO}
+VECTORIZERS = ("auto", "dummy")
 
 
 def _resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,14 +113,22 @@ def records_episodes(env: gym.Env) -> bool:
 
 
 def recorded_returns(model: nn.Module, vec_env: VecEnv, episodes: int) -> list[float]:
-    """Deterministic rollouts until ``episodes`` episodes end; their ``info["episode"]["r"]``."""
-    returns: list[float] = []
+    """Deterministic rollouts; the ``info["episode"]["r"]`` of ``episodes`` finished episodes.
+
+    Sub-environment ``i`` of ``n`` contributes its first ``(episodes + i) // n`` episodes (SB3's
+    quota in ``evaluate_policy``), so short episodes are not over-represented.
+    """
+    n = vec_env.num_envs
+    targets = [(episodes + i) // n for i in range(n)]
+    per_env: list[list[float]] = [[] for _ in range(n)]
     obs = vec_env.reset()
-    while len(returns) < episodes:
+    while any(len(done) < target for done, target in zip(per_env, targets, strict=True)):
         action, _ = model.predict(obs, deterministic=True)
         obs, _, _, infos = vec_env.step(action)
-        returns += [float(info["episode"]["r"]) for info in infos if "episode" in info]
-    return returns[:episodes]
+        for i, info in enumerate(infos):
+            if "episode" in info and len(per_env[i]) < targets[i]:
+                per_env[i].append(float(info["episode"]["r"]))
+    return [value for returns in per_env for value in returns]
 
 
 class _EpisodeRecorder(BaseCallback):
@@ -170,6 +180,13 @@ class ActorCritic:
         policy_kwargs: Passed to the SB3 policy.
         algo_kwargs: Passed to the SB3 algorithm (``learning_rate``, ``n_steps``, ...).
         eval_episodes: Episodes of :meth:`evaluate`.
+        adapt_action_head: Let tasks differ in their number of discrete actions (Atari games):
+            a task with another action count gets a policy with a freshly initialised action
+            head (seeded by the task's seed), every other parameter carried over. Meta-learn
+            the shared part only (e.g. ``Leap(params=["features_extractor"])``).
+        vectorizer: ``"auto"`` (the task's native vector env where it has one, as Atari's
+            ale-py ``AtariVectorEnv``; else SB3's ``DummyVecEnv``) or ``"dummy"`` (always
+            ``DummyVecEnv`` over ``task.make_env``).
         seed: Seed of the initial parameters.
         device: Torch device.
     """
@@ -187,10 +204,14 @@ class ActorCritic:
         policy_kwargs: Mapping[str, Any] | None = None,
         algo_kwargs: Mapping[str, Any] | None = None,
         eval_episodes: int = 10,
+        adapt_action_head: bool = False,
+        vectorizer: str = "auto",
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
         self.algo = one_of("algo", algo, ALGORITHMS)
+        self.vectorizer = one_of("vectorizer", vectorizer, VECTORIZERS)
+        self.adapt_action_head = bool(adapt_action_head)
         self.n_envs = positive_int("n_envs", n_envs)
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
         self.policy_alias = policy
@@ -205,12 +226,15 @@ class ActorCritic:
                 f"policy must be one of {list(algo_cls.policy_aliases)}, got {policy!r}."
             )
         self._policy_cls = algo_cls.policy_aliases[policy]
-        # The optimizer built here is replaced by a fresh one for every task (see _adopt).
-        self.model: nn.Module = self._policy_cls(
-            observation_space, action_space, lambda _: 1e-3, **self._sb3_policy_kwargs
-        )
-        self.model.to(device)
+        self.model: nn.Module = self._build_policy()
         self.reset(seed)
+
+    def _build_policy(self) -> nn.Module:
+        """A new SB3 policy for the current spaces (its optimizer is replaced per task, see _adopt)."""
+        policy = self._policy_cls(
+            self.observation_space, self.action_space, lambda _: 1e-3, **self._sb3_policy_kwargs
+        )
+        return policy.to(self.device)
 
     @classmethod
     def for_distribution(cls, dist: Any, seed: int = 0, **overrides: Any) -> ActorCritic:
@@ -231,6 +255,8 @@ class ActorCritic:
             "policy_kwargs": self.policy_kwargs,
             "algo_kwargs": self.algo_kwargs,
             "eval_episodes": self.eval_episodes,
+            "adapt_action_head": self.adapt_action_head,
+            "vectorizer": self.vectorizer,
         }
 
     def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
@@ -261,28 +287,55 @@ class ActorCritic:
         if hasattr(self.model, "log_std"):
             self.model.log_std.fill_(self.model.log_std_init if hasattr(self.model, "log_std_init") else 0.0)
 
-    def _check_task(self, task: Task) -> gym.Env:
+    def _check_task(self, task: Task, seed: int) -> gym.Env:
+        """The task's env, after fitting the policy to its action space (see ``adapt_action_head``)."""
         env = task.make_env()
         if env.observation_space != self.observation_space or env.action_space != self.action_space:
-            env.close()
-            raise IncompatibleAgentError(
-                f"Task {task.id!r} has spaces {env.observation_space} / {env.action_space}, but this agent "
-                f"was built for {self.observation_space} / {self.action_space}."
-            )
+            if self._can_adapt(env.observation_space, env.action_space):
+                self._adapt_action_head(env.action_space, seed)
+            else:
+                env.close()
+                hint = "" if self.adapt_action_head else " (adapt_action_head=True allows other actions)"
+                raise IncompatibleAgentError(
+                    f"Task {task.id!r} has spaces {env.observation_space} / {env.action_space}, but this "
+                    f"agent was built for {self.observation_space} / {self.action_space}{hint}."
+                )
         return env
 
-    def _vec_env(self, task: Task, seed: int) -> VecEnv:
-        """``n_envs`` copies of the task; VecMonitor only if the env does not record its own episodes.
+    def _can_adapt(self, observation_space: gym.Space, action_space: gym.Space) -> bool:
+        discrete = isinstance(action_space, gym.spaces.Discrete) and isinstance(
+            self.action_space, gym.spaces.Discrete
+        )
+        return self.adapt_action_head and discrete and observation_space == self.observation_space
 
-        An env that records episode statistics itself (Atari records raw game scores before
-        reward clipping) keeps its ``info["episode"]``: VecMonitor would overwrite it with the
-        sum of the (clipped) training rewards.
+    @torch.no_grad()
+    def _adapt_action_head(self, action_space: gym.Space, seed: int) -> None:
+        """New policy for ``action_space``: seeded init, then every same-shaped parameter carried over."""
+        old = dict(self.model.named_parameters())
+        self.action_space = action_space
+        self.model = self._build_policy()
+        self.reset(derive_seed(seed, "action-head"))
+        for name, param in self.model.named_parameters():
+            if name in old and old[name].shape == param.shape:
+                param.copy_(old[name])
+
+    def _vec_env(self, task: Task, seed: int) -> VecEnv:
+        """``n_envs`` copies of the task: its native vector env, or DummyVecEnv (+ VecMonitor).
+
+        VecMonitor is added only if the env does not record its own episodes: an env that
+        does (Atari records raw game scores before reward clipping) keeps its
+        ``info["episode"]``, which VecMonitor would overwrite with the sum of the (clipped)
+        training rewards.
         """
-        check = self._check_task(task)
+        check = self._check_task(task, seed)
         own = records_episodes(check)
         check.close()
-        vec_env: VecEnv = DummyVecEnv([task.make_env] * self.n_envs)
-        vec_env = vec_env if own else VecMonitor(vec_env)
+        vec_env: VecEnv
+        if self.vectorizer == "auto" and task.native_vector_env:
+            vec_env = GymnasiumVecEnv(task.make_vector_env(self.n_envs))
+        else:
+            vec_env = DummyVecEnv([task.make_env] * self.n_envs)
+            vec_env = vec_env if own else VecMonitor(vec_env)
         vec_env.seed(seed)
         return vec_env
 
@@ -335,10 +388,13 @@ class ActorCritic:
 
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
         """Mean and std of the undiscounted return over :attr:`eval_episodes` deterministic episodes."""
-        check = self._check_task(task)
+        check = self._check_task(task, seed)
         own = records_episodes(check)
         check.close()
-        vec_env = DummyVecEnv([task.make_env])
+        if own and self.vectorizer == "auto" and task.native_vector_env:
+            vec_env: VecEnv = GymnasiumVecEnv(task.make_vector_env(min(self.n_envs, self.eval_episodes)))
+        else:
+            vec_env = DummyVecEnv([task.make_env])
         vec_env.seed(derive_seed(seed, 3))
         try:
             if own:  # the env's own (raw) episode returns, not the sum of training rewards

@@ -137,13 +137,18 @@ class Task:
         return self._distribution().make_env(self, render_mode=render_mode)
 
     def make_vector_env(self, num_envs: int, asynchronous: bool = False) -> gym.vector.VectorEnv:
-        """Gymnasium vector env of ``num_envs`` copies of :meth:`make_env`."""
-        import gymnasium as gym
+        """Gymnasium vector env of ``num_envs`` copies of the task.
 
-        if not isinstance(num_envs, int) or num_envs <= 0:
-            raise InvalidArgumentError(f"num_envs must be a positive int, got {num_envs!r}.")
-        fns = [self.make_env] * num_envs
-        return gym.vector.AsyncVectorEnv(fns) if asynchronous else gym.vector.SyncVectorEnv(fns)
+        Copies of :meth:`make_env` in Gymnasium's ``SyncVectorEnv`` (or ``AsyncVectorEnv``),
+        unless the family has a native vector env (:attr:`native_vector_env`: Atari's
+        ale-py ``AtariVectorEnv``, which resets sub-environments in the same step).
+        """
+        return self._distribution().make_vector_env(self, num_envs, asynchronous=asynchronous)
+
+    @property
+    def native_vector_env(self) -> bool:
+        """Whether :meth:`make_vector_env` is the family's own fast vector env."""
+        return bool(getattr(self._distribution(), "native_vector_env", False))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "split": self.split, "params": dict(self.params), "dist_id": self.dist_id}
@@ -295,6 +300,15 @@ class TaskDistribution(ABC):
         Machado et al. 2018) refuse departures that are not marked non-standard.
         """
         return None
+
+    def make_vector_env(self, task: Task, num_envs: int, asynchronous: bool = False) -> gym.vector.VectorEnv:
+        """``num_envs`` copies of :meth:`make_env` in a vector env; see :meth:`Task.make_vector_env`."""
+        import gymnasium as gym
+
+        if not isinstance(num_envs, int) or num_envs <= 0:
+            raise InvalidArgumentError(f"num_envs must be a positive int, got {num_envs!r}.")
+        fns = [lambda: self.make_env(task)] * num_envs
+        return gym.vector.AsyncVectorEnv(fns) if asynchronous else gym.vector.SyncVectorEnv(fns)
 
     def normalize_score(self, task: Task, score: float) -> float | None:
         """The protocol's normalised score of a raw ``score`` on ``task``; ``None`` if it has none.

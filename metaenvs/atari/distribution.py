@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
+from gymnasium.vector import VectorEnv
 
 from metaenvs.atari.envs import MACHADO_2018, AtariConfig, make_atari_env
 from metaenvs.atari.games import has_reference, human_normalized
+from metaenvs.atari.vector import make_atari_vector_env
 from metaenvs.core import RLTaskDistribution, Task
 from metaenvs.errors import InvalidArgumentError, require
 from metaenvs.protocol import Protocol
@@ -36,6 +38,7 @@ class AtariGames(RLTaskDistribution):
     """
 
     seed_decides_splits = False
+    native_vector_env = True
     default_model: ClassVar = {"type": "mnih2013"}
 
     def __init__(
@@ -83,6 +86,16 @@ class AtariGames(RLTaskDistribution):
         task = self.check_task(task)
         return make_atari_env(task.params["game"], self.config, render_mode=render_mode)
 
+    def make_vector_env(self, task: Task, num_envs: int, asynchronous: bool = False) -> VectorEnv:
+        """``num_envs`` copies of the game in ale-py's native, threaded vector env (``asynchronous`` is moot).
+
+        Same observations, raw episode scores and sticky-action draws as :meth:`make_env`
+        for the same seed; sub-environments reset in the step they end (see
+        :mod:`metaenvs.atari.vector`).
+        """
+        task = self.check_task(task)
+        return make_atari_vector_env(task.params["game"], self.config, num_envs)
+
     def check_protocol(self, protocol: Protocol) -> None:
         """Refuse an env config that departs from Machado et al. unless the protocol says non-standard."""
         config = AtariConfig.from_dict(dict(protocol.env))
@@ -108,6 +121,7 @@ class AtariGames(RLTaskDistribution):
             "policy_kwargs": {"features_extractor": "mnih2013"},
             "algo_kwargs": {"learning_rate": 1e-4, "rms_prop_eps": 1e-4, "ent_coef": 0.01, "gamma": 0.99},
             "eval_episodes": 10,
+            "adapt_action_head": True,  # games differ in their minimal action sets
         }
         return Protocol(
             dist_id=self.id,

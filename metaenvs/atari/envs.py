@@ -3,8 +3,12 @@
 :class:`AtariConfig` is the protocol as data. Its defaults are Machado et al.'s
 recommendations: sticky actions with probability 0.25 (no no-op starts), the end of the
 game ends an episode while the loss of a life does not, and an episode is cut at
-108,000 emulator frames (30 minutes). The agent sees 84x84 grey frames, max-pooled over
-the last two of 4 skipped frames, stacked 4 deep (the observation of SB3's Atari stack).
+108,000 emulator frames (30 minutes). The agent sees 84x84 grey frames (the ALE's own
+grey palette), max-pooled over the last two of 4 skipped frames, resized with INTER_AREA
+and stacked 4 deep with zeros before the first frame: the observation of SB3's Atari
+stack. (SB3's ``MaxAndSkipEnv`` max-pools RGB frames before ``WarpFrame`` converts them
+to grey; grey-then-max differs from it only where the two pooled frames differ.) The
+native vector env of :mod:`metaenvs.atari.vector` gives the same observations.
 Rewards may be clipped to their sign for training; episode returns are always recorded
 **before** clipping (``info["episode"]["r"]`` is the raw game score).
 """
@@ -106,7 +110,7 @@ def make_atari_env(game: str, config: AtariConfig, render_mode: str | None = Non
         terminal_on_life_loss=config.terminal_on_life_loss,
         grayscale_obs=True,
     )
-    env = gym.wrappers.FrameStackObservation(env, config.frame_stack)
+    env = gym.wrappers.FrameStackObservation(env, config.frame_stack, padding_type="zero")  # as SB3, ALE
     env = gym.wrappers.RecordEpisodeStatistics(env)
     if config.clip_rewards:
         env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))  # as SB3's ClipRewardEnv

@@ -89,6 +89,13 @@ class SupervisedAgent:
         self.model.to(self.device)
         self._data_cache: OrderedDict[tuple[str, str], SupervisedData] = OrderedDict()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles (Ray workers, lockstep replicas) leave the data cache behind."""
+        state = dict(self.__dict__)
+        state["_data_cache"] = OrderedDict()
+        state["_batched_loop"] = None
+        return state
+
     @classmethod
     def for_distribution(cls, dist: Any, seed: int = 0, **overrides: Any) -> SupervisedAgent:
         """Build the agent a distribution's protocol prescribes (shapes read from one test task)."""

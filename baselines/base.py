@@ -48,6 +48,8 @@ class MetaLearner(Hook):
     name: ClassVar[str] = "base"
     lockstep: ClassVar[bool] = False
     """True for algorithms that need all tasks of a meta-batch to advance one inner step at a time."""
+    accumulators: ClassVar[tuple[str, ...]] = ()
+    """Attributes that hold what the current meta-batch contributed (see :meth:`contribution`)."""
     required_capabilities: tuple[str, ...] = ("first_order",)
 
     def __init__(
@@ -124,6 +126,20 @@ class MetaLearner(Hook):
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:
         """Descent direction for the initialization from the current meta-batch (``None``: no update)."""
         return None
+
+    def contribution(self) -> dict[str, Any]:
+        """What was accumulated since :meth:`reset_accumulators`: one task's share of the meta-batch.
+
+        The driver runs every task from reset accumulators, in this process or in a Ray
+        worker, and :meth:`merge` adds the contributions up in task order, so the local and
+        the distributed executors do the same arithmetic and give the same bits.
+        """
+        return {name: getattr(self, name) for name in self.accumulators}
+
+    def merge(self, contribution: Mapping[str, Any]) -> None:
+        """Add one task's :meth:`contribution` to the accumulators."""
+        for name, value in contribution.items():
+            setattr(self, name, _merged(getattr(self, name), value))
 
     def supports_batched(self) -> bool:
         """Whether a batched agent may run this learner's meta-batches at once (``learn_batch``).
@@ -208,3 +224,17 @@ class MetaLearner(Hook):
         self.meta_step = int(state["meta_step"])
         self.total_meta_steps = int(state["total_meta_steps"])
         self.reset_accumulators()
+
+
+def _merged(mine: Any, theirs: Any) -> Any:
+    """``mine + theirs`` for counts, tensors and (nested) dicts of them; ``None`` is empty."""
+    if theirs is None:
+        return mine
+    if isinstance(theirs, dict):
+        out = dict(mine or {})
+        for key, value in theirs.items():
+            out[key] = _merged(out.get(key), value)
+        return out
+    if mine is None:
+        return theirs.clone() if torch.is_tensor(theirs) else theirs
+    return mine + theirs

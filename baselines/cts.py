@@ -155,19 +155,25 @@ class CTS(MetaLearner):
 
     def on_batch_step_end(self, ctx: BatchStepEndContext) -> None:
         names = list(self.init)
-        tasks = [{n: ctx.params[n][i] for n in names} for i in range(len(ctx.tasks))]
-        before = torch._foreach_mul([self.init[n].detach() for n in names], 1.0)
-        self.last_stats = self.apply_meta_gradient(self.direction(self.init, tasks))
-        shift = torch._foreach_sub([self.init[n].detach() for n in names], before)
+        shift = self.step_and_shift([{n: ctx.params[n][i] for n in names} for i in range(len(ctx.tasks))])
         with torch.no_grad():
             torch._foreach_add_([ctx.params[n] for n in names], shift)  # broadcast over the tasks
+
+    def step_and_shift(self, task_params: Sequence[Mapping[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """One per-step meta-update from every task's current parameters; the shift it made.
+
+        The shift is a list in the order of :attr:`init`'s names (the local lockstep, the
+        batched agent and the Ray actors all call this).
+        """
+        names = list(self.init)
+        before = torch._foreach_mul([self.init[n].detach() for n in names], 1.0)
+        self.last_stats = self.apply_meta_gradient(self.direction(self.init, task_params))
+        return torch._foreach_sub([self.init[n].detach() for n in names], before)
 
     def _meta_step_and_shift(self, k: int) -> None:
         slots = list(self._slots.values())
         names = list(self.init)
-        before = torch._foreach_mul([self.init[n].detach() for n in names], 1.0)
-        self.last_stats = self.apply_meta_gradient(self.direction(self.init, [s.params for s in slots]))
-        shift = torch._foreach_sub([self.init[n].detach() for n in names], before)
+        shift = self.step_and_shift([s.params for s in slots])
         if self.accurate:
             self._round.append(self._retrain(slots, k, dict(zip(names, shift, strict=True))))
             return

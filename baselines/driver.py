@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from baselines.base import MetaLearner
 from baselines.checkpoint import load_checkpoint, save_checkpoint
+from baselines.executors import run_local
 from baselines.lockstep import Lockstep, run_cooperatively
 from metaenvs.core import TaskDistribution
 from metaenvs.errors import CheckpointError
@@ -24,7 +25,7 @@ from metaenvs.io import save_initialization, write_bytes_atomic
 from metaenvs.seeding import derive_seed
 from metaenvs.validation import one_of, positive_int
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 LOG_FIELDS = (
     "meta_step",
     "tasks",
@@ -78,6 +79,9 @@ def meta_train(
     progress: bool = True,
     executor: str = "local",
     max_steps_this_call: int | None = None,
+    ray_address: str | None = None,
+    ray_num_cpus: int | None = None,
+    max_retries: int = 3,
 ) -> MetaTrainResult:
     """Meta-train ``meta_learner``'s initialization on the ``train`` split of ``dist``.
 
@@ -94,8 +98,14 @@ def meta_train(
             pointed at a folder with a checkpoint resumes from it.
         checkpoint_every: Meta steps between checkpoints.
         progress: Show a progress bar.
-        executor: ``"local"`` (tasks run one after another in this process).
+        executor: ``"local"`` (tasks run one after another in this process, or all at once on a
+            batched agent) or ``"ray"`` (tasks as Ray tasks, CTS as Ray actors in lockstep; see
+            :mod:`baselines.ray_executor`). Both give bitwise the same initialization on CPU.
         max_steps_this_call: Stop after this many meta steps (then resume later); for tests.
+        ray_address: Address of an existing Ray cluster (``"auto"``, ``"HOST:6379"``); ``None``
+            starts a local Ray instance (or uses the one already initialised).
+        ray_num_cpus: CPUs of a local Ray instance started here (``None``: all).
+        max_retries: Retries of a Ray task (or replays of a CTS actor) whose worker died.
 
     Returns:
         The :class:`MetaTrainResult`.
@@ -127,27 +137,27 @@ def meta_train(
         unit="meta-step",
     )
     replicas: list[Any] = []
+    remote = None
+    if executor == "ray" and start < stop:
+        from baselines.ray_executor import RayExecutor
+
+        remote = RayExecutor(agent, ray_address, ray_num_cpus, max_retries)
     frames_per_meta_step = meta_batch_size * inner_steps * getattr(dist, "frames_per_step", 1)
     for step in range(start, stop):
         t0 = time.perf_counter()
         tasks = meta_batch(dist, seed, step, meta_batch_size)
         meta_learner.begin_meta_batch(len(tasks))
         seeds = [task_seed(seed, step, i) for i in range(len(tasks))]
-        if agent.capabilities.batched and meta_learner.supports_batched():
+        if remote is not None:
+            run = remote.run_lockstep if meta_learner.lockstep else remote.run_tasks
+            curves = run(tasks, inner_steps, meta_learner, seeds)
+        elif agent.capabilities.batched and meta_learner.supports_batched():
             curves = _learn_batched(agent, tasks, inner_steps, meta_learner, seeds)
-        elif getattr(meta_learner, "functional", False):
-            curves = [
-                meta_learner.learn_task(agent, task, inner_steps, s)
-                for task, s in zip(tasks, seeds, strict=True)
-            ]
         elif meta_learner.lockstep:
             replicas = replicas or [copy.deepcopy(agent) for _ in tasks]
             curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step)
         else:
-            curves = [
-                agent.learn(task, inner_steps, hooks=[meta_learner], seed=s)
-                for task, s in zip(tasks, seeds, strict=True)
-            ]
+            curves = run_local(agent, tasks, inner_steps, meta_learner, seeds)
         firsts = [c.values[0] for c in curves]
         finals = [c.values[-1] for c in curves]
         stats = meta_learner.meta_update()

@@ -48,6 +48,7 @@ class FOMAML(MetaLearner):
     """
 
     name: ClassVar[str] = "fomaml"
+    accumulators: ClassVar[tuple[str, ...]] = ("_sum", "_tasks")
 
     def __init__(self, meta_lr: float = 1e-3, meta_optimizer: str = "adam", **kwargs: Any) -> None:
         super().__init__(meta_lr=meta_lr, meta_optimizer=meta_optimizer, **kwargs)

@@ -48,6 +48,7 @@ class Leap(MetaLearner):
     """
 
     name: ClassVar[str] = "leap"
+    accumulators: ClassVar[tuple[str, ...]] = ("_sum", "_tasks")
 
     def __init__(
         self,

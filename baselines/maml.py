@@ -48,6 +48,7 @@ class SecondOrderLearner(MetaLearner, ABC):
     """Base of meta-learners that run the agent's functional inner loop themselves."""
 
     functional: ClassVar[bool] = True
+    accumulators: ClassVar[tuple[str, ...]] = ("_sum", "_tasks")
     required_capabilities: tuple[str, ...] = ("differentiable",)
 
     def alternatives_hint(self) -> str:

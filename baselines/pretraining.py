@@ -4,7 +4,9 @@ Each meta step moves the shared body along the average over the meta-batch of
 each task's loss gradient at the current body (joint multi-task SGD on the body),
 while every task trains its own head. Heads persist per task id, so on a finite
 training split each task keeps improving its head across meta steps; a task seen
-for the first time starts from the initial head. The saved initialization is the
+for the first time starts from the initial head. Heads trained in a meta-batch are kept
+at its meta-update (so every task of a batch starts from the heads of the previous one,
+whether tasks run one after another, batched or on Ray workers). The saved initialization is the
 body only: fine-tuning on a held-out task starts from the pretrained body and a
 fresh head (the agent's seeded initialization), as in Leap's "multi-headed
 fine-tuning" baseline.
@@ -13,7 +15,7 @@ fine-tuning" baseline.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -48,6 +50,7 @@ class MultiTask(MetaLearner):
     """
 
     name: ClassVar[str] = "mtl"
+    accumulators: ClassVar[tuple[str, ...]] = ("_sum", "_tasks", "_new_heads")
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class MultiTask(MetaLearner):
     def reset_accumulators(self) -> None:
         self._sum: dict[str, torch.Tensor] = {}
         self._tasks = 0
+        self._new_heads: dict[str, dict[str, torch.Tensor]] = {}
 
     def on_task_start(self, ctx: TaskStartContext) -> None:
         super().on_task_start(ctx)
@@ -92,10 +96,21 @@ class MultiTask(MetaLearner):
         self._tasks += 1
 
     def on_task_end(self, ctx: TaskEndContext) -> None:
-        self.heads[ctx.task.id] = {k: ctx.params[k].detach().clone() for k in self.head_names}
-        self.heads.move_to_end(ctx.task.id)
+        self._new_heads[ctx.task.id] = {k: ctx.params[k].detach().clone() for k in self.head_names}
+
+    def merge(self, contribution: Mapping[str, Any]) -> None:
+        heads = contribution.get("_new_heads", {})
+        super().merge({k: v for k, v in contribution.items() if k != "_new_heads"})
+        self._new_heads.update(heads)  # a task seen twice in a meta-batch keeps its later head
+
+    def meta_update(self) -> dict[str, float]:
+        """Update the body, and keep every task's trained head for the next time it is drawn."""
+        for task_id, head in self._new_heads.items():
+            self.heads[task_id] = head
+            self.heads.move_to_end(task_id)
         while len(self.heads) > self.max_heads:
             self.heads.popitem(last=False)
+        return super().meta_update()
 
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:
         if self._tasks == 0:

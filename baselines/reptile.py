@@ -31,6 +31,7 @@ class Reptile(MetaLearner):
     """
 
     name: ClassVar[str] = "reptile"
+    accumulators: ClassVar[tuple[str, ...]] = ("_sum", "_count")
 
     def __init__(self, meta_lr: float = 1.0, schedule: str = "linear", **kwargs: Any) -> None:
         super().__init__(meta_lr=meta_lr, schedule=schedule, **kwargs)

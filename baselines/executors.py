@@ -1,0 +1,43 @@
+"""How the tasks of a meta-batch run: one after another in this process, or on a Ray cluster.
+
+Both executors run every task from *reset* accumulators and hand back the
+meta-learner's :meth:`~baselines.base.MetaLearner.contribution`; the driver then
+merges the contributions in task order. The arithmetic is therefore the same
+wherever a task ran, which is what makes a Ray run give bitwise the same
+initialization as a local one on CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.curves import LearningCurve
+from baselines.base import MetaLearner
+
+
+def learn_one(agent: Any, learner: MetaLearner, task: Any, steps: int, seed: int) -> LearningCurve:
+    """One task from reset accumulators: the learner's functional loop, or the agent's hooked ``learn``."""
+    learner.reset_accumulators()
+    if getattr(learner, "functional", False):
+        return learner.learn_task(agent, task, steps, seed)
+    return agent.learn(task, steps, hooks=[learner], seed=seed)
+
+
+def merge_all(learner: MetaLearner, contributions: Sequence[dict[str, Any]]) -> None:
+    """Replace the learner's accumulators by the sum of ``contributions``, added in order."""
+    learner.reset_accumulators()
+    for contribution in contributions:
+        learner.merge(contribution)
+
+
+def run_local(
+    agent: Any, tasks: Sequence[Any], steps: int, learner: MetaLearner, seeds: Sequence[int]
+) -> list[LearningCurve]:
+    """The meta-batch task after task in this process."""
+    curves, contributions = [], []
+    for task, seed in zip(tasks, seeds, strict=True):
+        curves.append(learn_one(agent, learner, task, steps, seed))
+        contributions.append(learner.contribution())
+    merge_all(learner, contributions)
+    return curves

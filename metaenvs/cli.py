@@ -16,6 +16,8 @@ EPILOG = """examples:
   metaenvs info Synthetic/Sinusoid-v0
   metaenvs train --dist Synthetic/Sinusoid-v0 --algo reptile --meta-steps 500 --out runs/reptile
   metaenvs evaluate --dist Synthetic/Sinusoid-v0 --init runs/reptile/init.safetensors --out result.json
+  metaenvs submit result.json --init runs/reptile/init.safetensors
+  metaenvs board show --dist Synthetic/Sinusoid-v0
 """
 
 
@@ -102,13 +104,85 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if changes:
         protocol = protocol.replace(**changes, name="custom")
     agent = make_agent(dist, seed=0)
-    result = evaluate(agent, dist, args.init, protocol, out=args.out, progress=not args.no_progress)
+    commands = [*args.prior_command, _command_line("evaluate", args.argv)]
+    result = evaluate(
+        agent,
+        dist,
+        args.init,
+        protocol,
+        out=args.out,
+        progress=not args.no_progress,
+        submitter=args.submitter,
+        code_url=args.code_url,
+        commands=commands,
+    )
     label = "init" if args.init else "scratch"
     print(format_table([{"method": label, "summary": result.summary()}], protocol.metric))
     print(f"protocol {protocol.id} hash {protocol.hash[:16]}")
     if args.out:
         print(f"result: {args.out}")
     return 0
+
+
+def _command_line(command: str, argv: Sequence[str]) -> str:
+    """The shell command as typed (``metaenvs evaluate ...``), recorded in results and board entries."""
+    import shlex
+
+    return shlex.join(["metaenvs", *argv]) if argv else f"metaenvs {command}"
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    import leaderboard
+    from metaenvs.errors import SubmissionError
+
+    board = leaderboard.Board(args.board or leaderboard.default_board())
+    try:
+        sub = leaderboard.submit(
+            args.result, board, init=args.init, command=_command_line("submit", args.argv)
+        )
+    except SubmissionError as exc:
+        for problem in exc.problems:
+            print(f"metaenvs submit: refused: {problem}", file=sys.stderr)
+        return 2
+    agg = sub.aggregates
+    print(f"entry {sub.entry_id} added to {board.root} ({sub.result['protocol_id']})")
+    for stat in ("iqm", "mean"):
+        a = agg[stat]
+        print(
+            f"  {stat} of {agg['score']}: {a['estimate']:.6g} [{a['low']:.6g}, {a['high']:.6g}] (recomputed)"
+        )
+    return 0
+
+
+def _cmd_board_show(args: argparse.Namespace) -> int:
+    import leaderboard
+
+    board = leaderboard.Board(args.board or leaderboard.default_board())
+    print(leaderboard.format_tables(leaderboard.ranked_protocols(board, args.dist)))
+    return 0
+
+
+def _cmd_board_render(args: argparse.Namespace) -> int:
+    import leaderboard
+
+    board = leaderboard.Board(args.board or leaderboard.default_board())
+    print(f"page: {leaderboard.render_board(board, args.out_dir)}")
+    return 0
+
+
+def _cmd_board_verify(args: argparse.Namespace) -> int:
+    import leaderboard
+
+    board = leaderboard.Board(args.board or leaderboard.default_board())
+    v = leaderboard.verify_entry(board, args.entry, args.init, progress=not args.no_progress)
+    status = "verified" if v["verified"] else "NOT verified"
+    print(
+        f"entry {board.resolve(args.entry)}: {status}; "
+        f"{v['runs_differing']} of {v['runs_compared']} runs differ, "
+        f"max |diff| {v['max_abs_diff'] or 0.0:.3g}; IQM submitted {v['iqm_submitted']:.6g}, re-run "
+        f"{v['iqm_rerun']:.6g} (diff {v['iqm_diff']:.3g})"
+    )
+    return 0 if v["verified"] else 1
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
@@ -218,7 +292,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dist-seed", type=int, default=0, help="distribution seed")
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--submitter", default=None, help="name shown on the leaderboard")
+    p.add_argument("--code-url", default=None, help="link to the code (http or https), shown on the board")
+    p.add_argument(
+        "--prior-command",
+        action="append",
+        default=[],
+        help="a command that produced the init (e.g. the `metaenvs train` line); recorded in the result",
+    )
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("submit", help="validate a result and add it to the leaderboard")
+    p.add_argument("result", help="result JSON written by `metaenvs evaluate --out`")
+    p.add_argument(
+        "--board", default=None, help="board folder (default: $METAENVS_BOARD or leaderboard/board)"
+    )
+    p.add_argument(
+        "--init", default=None, help="the init.safetensors evaluated (stored so the entry can be verified)"
+    )
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("board", help="the leaderboard: show, render, verify")
+    board_sub = p.add_subparsers(dest="board_command", required=True, metavar="BOARD_COMMAND")
+    q = board_sub.add_parser("show", help="ranked table per protocol, with CIs and verified marks")
+    q.add_argument("--dist", default=None, help="only this distribution id")
+    q.add_argument("--board", default=None, help="board folder")
+    q.set_defaults(func=_cmd_board_show)
+    q = board_sub.add_parser("render", help="write a static HTML page (tables and plots)")
+    q.add_argument("out_dir", help="output folder (index.html)")
+    q.add_argument("--board", default=None, help="board folder")
+    q.set_defaults(func=_cmd_board_render)
+    q = board_sub.add_parser("verify", help="re-run an entry's evaluation and mark it verified or not")
+    q.add_argument("entry", help="entry id (or a unique prefix of 6+ hex digits)")
+    q.add_argument("--board", default=None, help="board folder")
+    q.add_argument("--init", default=None, help="the initialization, if the board does not hold it")
+    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    q.set_defaults(func=_cmd_board_verify)
 
     p = sub.add_parser("data", help="data sets: where they live, download, verify")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
@@ -250,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metaenvs`` console script."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except MetaEnvsError as exc:

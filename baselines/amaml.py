@@ -20,6 +20,7 @@ Options:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -97,6 +98,18 @@ class AMAML(SecondOrderLearner):
         gradient = self.meta_gradient_for(agent, task, agent.lr * steps)
         self.add_task_gradient(gradient)
         return self._curve
+
+    def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
+        """All tasks at once on the fixed grid (RK4 / Euler, no early stopping); else task by task.
+
+        The adaptive ``"rk45"`` controls one step size from the error of the whole state, which
+        would couple the tasks, and early stopping gives every task its own horizon.
+        """
+        if self.solver == "rk45" or self.early_stopping:
+            return super().learn_batch(agent, tasks, steps, seeds)
+        from baselines.batched import amaml_batch
+
+        return amaml_batch(self, agent, tasks, steps)
 
     def meta_gradient_for(self, agent: Any, task: Any, horizon: float) -> Params:
         """The meta-gradient of one task for flow time ``horizon`` (also sets the task's curve)."""

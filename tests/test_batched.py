@@ -22,6 +22,8 @@ SECOND_ORDER = {
     "adjoint": {},
     "imaml": {"cg_steps": 3},
     "amaml": {"step": 0.02},
+    "amaml_prox_euler": {"step": 0.02, "prox": 0.5, "solver": "euler"},
+    "amaml_early_stopping": {"step": 0.02, "early_stopping": True},
 }
 STEPS = 4
 
@@ -33,7 +35,7 @@ def agent_pair(dist, **kwargs):
 
 
 def learner(name, **overrides):
-    algo = "maml" if name.startswith("maml") else name
+    algo = name.split("_")[0] if name.startswith(("maml", "amaml")) else name
     kwargs = {**SECOND_ORDER.get(name, {}), "meta_optimizer": "sgd", **overrides}
     return make_meta_learner(algo, **kwargs)
 

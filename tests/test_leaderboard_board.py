@@ -1,0 +1,211 @@
+"""The board: ranked tables, the index rebuilt from the files, the rendered page (also in headless
+Chromium), verification by re-running, and the repository's shipped entries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import leaderboard
+import metaenvs
+from leaderboard.aggregate import by_task, probability_of_improvement
+from metaenvs.cli import main
+from metaenvs.errors import SubmissionError
+
+from . import leaderboard_fixtures as fx
+from .leaderboard_fixtures import TINY_JESTER, TINY_SINUSOID, load, make_init, mutated, snapshot
+
+tiny_ids, tiny_results = fx.tiny_ids, fx.tiny_results  # module-scoped fixtures
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "leaderboard" / "board"
+
+
+@pytest.fixture(scope="module")
+def full_board(tiny_results, tmp_path_factory):
+    """A board with the three tiny-sinusoid entries (two with stored initializations)."""
+    root = tmp_path_factory.mktemp("board")
+    ids = {}
+    for name in ("a", "b", "scratch"):
+        path, init = tiny_results[name]
+        ids[name] = leaderboard.submit(path, root, init=init).entry_id
+    return root, ids
+
+
+def test_show_ranks_entries_with_cis_and_probability_of_improvement(full_board, capsys):
+    root, _ = full_board
+    (group,) = leaderboard.ranked_protocols(leaderboard.Board(root), TINY_SINUSOID)
+    iqms = [row["iqm"] for row in group.rows]
+    assert iqms == sorted(iqms) and len(iqms) == 3  # mse: lower is better
+    top, nxt = group.rows[0], group.rows[1]
+    expected = probability_of_improvement(
+        by_task(_records(root, top["id"])), by_task(_records(root, nxt["id"])), higher_is_better=False
+    )
+    assert top["p_improve"] == expected and group.rows[-1]["p_improve"] is None
+    assert main(["board", "show", "--board", str(root), "--dist", TINY_SINUSOID]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{TINY_SINUSOID}#default") and "IQM [95% CI]" in out and "P(>next)" in out
+    lines = [line for line in out.splitlines() if line[:1].isdigit()]
+    assert [line.split()[0] for line in lines] == ["1", "2", "3"]
+    assert f"{top['iqm']:.4g} [{top['iqm_low']:.4g}, {top['iqm_high']:.4g}]" in lines[0]
+    assert f"{top['p_improve']:.2f}" in lines[0] and lines[0].split()[-2] == "-"  # not verified yet
+    assert main(["board", "show", "--board", str(root), "--dist", "Synthetic/Sinusoid-v0"]) == 0
+    assert "no entries yet" in capsys.readouterr().out
+    missing = root.parent / "no-such-board"
+    assert main(["board", "show", "--board", str(missing)]) == 2 and not missing.exists()
+    assert "No board at" in capsys.readouterr().err
+
+
+def _records(root: Path, entry_id: str) -> list[dict]:
+    return load(root / "entries" / f"{entry_id}.json")["result"]["records"]
+
+
+def test_index_is_rebuilt_from_the_entry_files(full_board, tmp_path):
+    root, _ = full_board
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    before = leaderboard.format_tables(leaderboard.ranked_protocols(leaderboard.Board(copy)))
+    (copy / "index.sqlite").unlink()
+    assert leaderboard.format_tables(leaderboard.ranked_protocols(leaderboard.Board(copy))) == before
+    (copy / "index.sqlite").write_bytes(b"not a database")
+    assert leaderboard.format_tables(leaderboard.ranked_protocols(leaderboard.Board(copy))) == before
+    # an entry file renamed to another id does not belong under that name
+    first = sorted((copy / "entries").glob("*.json"))[0]
+    first.rename(copy / "entries" / "0000000000000000.json")
+    with pytest.raises(SubmissionError, match=r"entries/0000000000000000\.json: the id of this protocol"):
+        leaderboard.ranked_protocols(leaderboard.Board(copy))
+
+
+def test_render_writes_a_page_with_tables_and_plots(full_board, tmp_path):
+    root, ids = full_board
+    page = leaderboard.render_board(leaderboard.Board(root), tmp_path / "site")
+    text = page.read_text()
+    assert text.count("<table>") == 1 and text.count("<tr>") == 1 + 3
+    assert text.count('src="data:image/png;base64,') == 3
+    for alt in ("Aggregate scores with 95% CIs", "Performance profiles", "Held-out learning curves"):
+        assert f'alt="{alt}"' in text
+    assert all(entry_id in text for entry_id in ids.values())
+    assert "python make_a.py" in text  # the recorded command
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
+def test_rendered_page_in_headless_chromium(full_board, tmp_path):
+    root, _ = full_board
+    page = leaderboard.render_board(leaderboard.Board(root), tmp_path / "site")
+    shot = tmp_path / "shot.png"
+    base = [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--window-size=1280,1600",
+    ]
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<tr>") == 4 and dom.stdout.count("<img") == 3
+    run = subprocess.run([*base, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # matplotlib's first colours (C0 blue, C1 orange) show only if the embedded plots were decoded
+    for colour in ((31, 119, 180), (255, 127, 14)):
+        close = np.abs(pixels - np.array(colour)).sum(axis=2) < 30
+        assert close.sum() > 200, f"no plot pixels of colour {colour} in the screenshot"
+    assert (pixels.sum(axis=2) < 250).sum() > 500  # the dark text of the headings and the table
+
+
+def test_verify_reruns_the_entry_and_marks_it(full_board, tmp_path, capsys):
+    root, ids = full_board
+    copy = tmp_path / "board"
+    shutil.copytree(root, copy)
+    assert main(["board", "verify", ids["a"], "--board", str(copy), "--no-progress"]) == 0
+    assert "verified; 0 of 12 runs differ" in capsys.readouterr().out
+    entry = load(copy / "entries" / f"{ids['a']}.json")
+    assert entry["verification"]["verified"] is True and entry["verification"]["max_abs_diff"] == 0.0
+    (group,) = leaderboard.ranked_protocols(leaderboard.Board(copy), TINY_SINUSOID)
+    row = next(r for r in group.rows if r["id"] == ids["a"])
+    assert row["verified"] == 1
+    # scratch entries re-run from scratch
+    assert leaderboard.verify_entry(leaderboard.Board(copy), ids["scratch"])["verified"] is True
+
+
+def test_verify_catches_scores_that_were_changed_consistently(tiny_results, tmp_path, capsys):
+    path, init = tiny_results["a"]
+
+    def improve(d):  # better scores, with a summary recomputed to match: only a re-run can tell
+        from metaenvs.metrics import mean_ci
+
+        for r in d["records"]:
+            r["final"] = r["scores"]["mse"] = r["final"] * 0.5
+        m, h = mean_ci([r["final"] for r in d["records"]])
+        d["summary"]["final"] = {"mean": m, "ci95": h, "n": len(d["records"])}
+
+    forged = mutated(path, tmp_path / "forged.json", improve)
+    board = tmp_path / "board"
+    sub = leaderboard.submit(forged, board, init=init)
+    assert main(["board", "verify", sub.entry_id, "--board", str(board), "--no-progress"]) == 1
+    assert "NOT verified; 12 of 12 runs differ" in capsys.readouterr().out
+    v = load(board / "entries" / f"{sub.entry_id}.json")["verification"]
+    assert v["verified"] is False and v["iqm_rerun"] == pytest.approx(2 * v["iqm_submitted"])
+
+
+def test_verify_checks_the_initialization_sha(full_board, tiny_results, tmp_path):
+    root, ids = full_board
+    copy = tmp_path / "board"
+    shutil.copytree(root, copy)
+    board = leaderboard.Board(copy)
+    before = snapshot(copy)
+    with pytest.raises(SubmissionError, match="was evaluated from"):
+        leaderboard.verify_entry(board, ids["a"], init_file=tiny_results["b"][1])
+    stored = next((copy / "inits").glob(f"{load(tiny_results['a'][0])['init']['sha256']}.safetensors"))
+    stored.unlink()
+    with pytest.raises(SubmissionError, match="pass it with --init FILE"):
+        leaderboard.verify_entry(board, ids["a"])
+    assert {k: v for k, v in snapshot(copy).items() if not k.startswith("inits/")} == {
+        k: v for k, v in before.items() if not k.startswith("inits/")
+    }
+
+
+def test_verify_a_ratings_entry(tiny_ids, tmp_path):
+    dist = metaenvs.make(TINY_JESTER)
+    init = make_init(dist, tmp_path / "init.safetensors", seed=5, algorithm="jester-test")
+    from agents import make_agent
+    from metaenvs.evaluation import evaluate
+
+    result = tmp_path / "result.json"
+    evaluate(make_agent(dist), dist, init, out=result)
+    board = leaderboard.Board(tmp_path / "board")
+    sub = leaderboard.submit(result, board, init=init)
+    assert sub.aggregates["score"] == "nrmse" and sub.aggregates["n_runs"] == 2 * 5
+    v = leaderboard.verify_entry(board, sub.entry_id)
+    assert v["verified"] is True and v["runs_compared"] == 10
+
+
+# ----- the repository's own board ----------------------------------------------------------------------
+def _shipped_entries() -> list[Path]:
+    return sorted((SHIPPED / "entries").glob("*.json")) if (SHIPPED / "entries").is_dir() else []
+
+
+def test_shipped_entries_are_valid_and_record_their_commands(tmp_path):
+    entries = _shipped_entries()
+    assert entries, "leaderboard/board/entries/ ships the baseline entries"
+    copy = tmp_path / "board"
+    shutil.copytree(SHIPPED / "entries", copy / "entries")
+    groups = leaderboard.ranked_protocols(leaderboard.Board(copy))  # re-checks every entry file
+    assert {g.dist_id for g in groups} >= {"Synthetic/Sinusoid-v0", "Ratings/Jester1_10shot15val-v0"}
+    for path in entries:
+        entry = json.loads(path.read_text())
+        commands = entry["result"]["commands"]
+        assert commands[0].startswith("metaenvs train ") and commands[1].startswith("metaenvs evaluate ")
+        assert entry["submit_command"].startswith("metaenvs submit ")
+        sha = entry["result"]["init"]["sha256"]
+        init = SHIPPED / "inits" / f"{sha}.safetensors"
+        assert init.is_file() and init.stat().st_size < 200_000
+        assert entry["result"]["protocol_hash"] == metaenvs.make(entry["result"]["dist_id"]).protocol.hash

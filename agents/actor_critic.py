@@ -45,7 +45,7 @@ from agents.hooks import (
     named_grads,
 )
 from agents.parameters import copy_into, finite_loss
-from agents.vec_env import GymnasiumVecEnv
+from agents.vec_env import GymnasiumVecEnv, recorded_returns, records_episodes
 from metaenvs.core import Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
@@ -85,6 +85,7 @@ class HookedPPO(_TappedTrain, PPO):
 
 ALGORITHMS = {"a2c": HookedA2C, "ppo": HookedPPO}
 VECTORIZERS = ("auto", "dummy")
+EVAL_MODES = ("rollouts", "training")
 
 
 def _resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,35 +101,6 @@ def _resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             )
         resolved["features_extractor_class"] = FEATURE_EXTRACTORS[name]()
     return resolved
-
-
-def records_episodes(env: gym.Env) -> bool:
-    """Whether ``env`` (or a wrapper inside it) is Gymnasium's ``RecordEpisodeStatistics``."""
-    while True:
-        if isinstance(env, gym.wrappers.RecordEpisodeStatistics):
-            return True
-        if not isinstance(env, gym.Wrapper):
-            return False
-        env = env.env
-
-
-def recorded_returns(model: nn.Module, vec_env: VecEnv, episodes: int) -> list[float]:
-    """Deterministic rollouts; the ``info["episode"]["r"]`` of ``episodes`` finished episodes.
-
-    Sub-environment ``i`` of ``n`` contributes its first ``(episodes + i) // n`` episodes (SB3's
-    quota in ``evaluate_policy``), so short episodes are not over-represented.
-    """
-    n = vec_env.num_envs
-    targets = [(episodes + i) // n for i in range(n)]
-    per_env: list[list[float]] = [[] for _ in range(n)]
-    obs = vec_env.reset()
-    while any(len(done) < target for done, target in zip(per_env, targets, strict=True)):
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, _, infos = vec_env.step(action)
-        for i, info in enumerate(infos):
-            if "episode" in info and len(per_env[i]) < targets[i]:
-                per_env[i].append(float(info["episode"]["r"]))
-    return [value for returns in per_env for value in returns]
 
 
 class _EpisodeRecorder(BaseCallback):
@@ -180,6 +152,10 @@ class ActorCritic:
         policy_kwargs: Passed to the SB3 policy.
         algo_kwargs: Passed to the SB3 algorithm (``learning_rate``, ``n_steps``, ...).
         eval_episodes: Episodes of :meth:`evaluate`.
+        eval_mode: ``"rollouts"``: :meth:`evaluate` runs ``eval_episodes`` new deterministic
+            episodes; ``"training"``: it scores the last ``eval_episodes`` episodes that
+            finished while :meth:`learn` trained on the task (Machado et al. 2018, sec. 5:
+            report the average of the last episodes of training, no separate evaluation).
         adapt_action_head: Let tasks differ in their number of discrete actions (Atari games):
             a task with another action count gets a policy with a freshly initialised action
             head (seeded by the task's seed), every other parameter carried over. Meta-learn
@@ -204,6 +180,7 @@ class ActorCritic:
         policy_kwargs: Mapping[str, Any] | None = None,
         algo_kwargs: Mapping[str, Any] | None = None,
         eval_episodes: int = 10,
+        eval_mode: str = "rollouts",
         adapt_action_head: bool = False,
         vectorizer: str = "auto",
         seed: int = 0,
@@ -214,6 +191,8 @@ class ActorCritic:
         self.adapt_action_head = bool(adapt_action_head)
         self.n_envs = positive_int("n_envs", n_envs)
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
+        self.eval_mode = one_of("eval_mode", eval_mode, EVAL_MODES)
+        self._last_curve: LearningCurve | None = None
         self.policy_alias = policy
         self.policy_kwargs = dict(policy_kwargs or {})
         self._sb3_policy_kwargs = _resolve_policy_kwargs(self.policy_kwargs)
@@ -255,6 +234,7 @@ class ActorCritic:
             "policy_kwargs": self.policy_kwargs,
             "algo_kwargs": self.algo_kwargs,
             "eval_episodes": self.eval_episodes,
+            "eval_mode": self.eval_mode,
             "adapt_action_head": self.adapt_action_head,
             "vectorizer": self.vectorizer,
         }
@@ -266,6 +246,7 @@ class ActorCritic:
     @torch.no_grad()
     def reset(self, seed: int) -> None:
         """Re-initialise the policy from ``seed`` with SB3's scheme (orthogonal, gains sqrt 2 / 0.01 / 1)."""
+        self._reset_seed = seed
         generator = torch_generator(seed)
         gains = {
             "features_extractor": math.sqrt(2),
@@ -287,12 +268,12 @@ class ActorCritic:
         if hasattr(self.model, "log_std"):
             self.model.log_std.fill_(self.model.log_std_init if hasattr(self.model, "log_std_init") else 0.0)
 
-    def _check_task(self, task: Task, seed: int) -> gym.Env:
+    def _check_task(self, task: Task) -> gym.Env:
         """The task's env, after fitting the policy to its action space (see ``adapt_action_head``)."""
         env = task.make_env()
         if env.observation_space != self.observation_space or env.action_space != self.action_space:
             if self._can_adapt(env.observation_space, env.action_space):
-                self._adapt_action_head(env.action_space, seed)
+                self._adapt_action_head(env.action_space)
             else:
                 env.close()
                 hint = "" if self.adapt_action_head else " (adapt_action_head=True allows other actions)"
@@ -309,12 +290,16 @@ class ActorCritic:
         return self.adapt_action_head and discrete and observation_space == self.observation_space
 
     @torch.no_grad()
-    def _adapt_action_head(self, action_space: gym.Space, seed: int) -> None:
-        """New policy for ``action_space``: seeded init, then every same-shaped parameter carried over."""
+    def _adapt_action_head(self, action_space: gym.Space) -> None:
+        """New policy for ``action_space``, then every same-shaped parameter carried over.
+
+        The new head is initialised from the seed of the last :meth:`reset`, so it depends only
+        on that seed and the number of actions, never on the tasks learned before.
+        """
         old = dict(self.model.named_parameters())
         self.action_space = action_space
         self.model = self._build_policy()
-        self.reset(derive_seed(seed, "action-head"))
+        self.reset(self._reset_seed)
         for name, param in self.model.named_parameters():
             if name in old and old[name].shape == param.shape:
                 param.copy_(old[name])
@@ -327,7 +312,7 @@ class ActorCritic:
         ``info["episode"]``, which VecMonitor would overwrite with the sum of the (clipped)
         training rewards.
         """
-        check = self._check_task(task, seed)
+        check = self._check_task(task)
         own = records_episodes(check)
         check.close()
         vec_env: VecEnv
@@ -376,7 +361,27 @@ class ActorCritic:
             curve.append(steps, float("nan"))
         params = dict(self.model.named_parameters())
         hook.on_task_end(TaskEndContext(self, task, params, curve, None))
+        self._last_curve = curve
         return curve
+
+    def _training_score(self, task: Task) -> dict[str, float]:
+        curve = self._last_curve
+        if curve is None or curve.task_id != task.id:
+            raise InvalidArgumentError(
+                f"eval_mode='training' scores the episodes of the last learn() on the task, but task "
+                f"{task.id!r} was not the last one learned; call learn(task, steps) first."
+            )
+        returns = [v for v in curve.values if math.isfinite(v)][-self.eval_episodes :]
+        if not returns:
+            raise InvalidArgumentError(
+                f"No episode of task {task.id!r} finished within the {curve.steps[-1]} timesteps of the last "
+                f"learn() ({self.n_envs} envs); raise the budget so that episodes end and can be scored."
+            )
+        return {
+            "return": float(np.mean(returns)),
+            "return_std": float(np.std(returns)),
+            "episodes": float(len(returns)),
+        }
 
     def _adopt(self, algo: Any) -> None:
         """Put the persistent policy into ``algo`` with a fresh optimizer."""
@@ -387,8 +392,14 @@ class ActorCritic:
         )
 
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
-        """Mean and std of the undiscounted return over :attr:`eval_episodes` deterministic episodes."""
-        check = self._check_task(task, seed)
+        """Mean and std of the undiscounted return over :attr:`eval_episodes` episodes.
+
+        New deterministic episodes, or with ``eval_mode="training"`` the last episodes of the
+        latest :meth:`learn` on ``task`` (an error if none finished within its budget).
+        """
+        if self.eval_mode == "training":
+            return self._training_score(task)
+        check = self._check_task(task)
         own = records_episodes(check)
         check.close()
         if own and self.vectorizer == "auto" and task.native_vector_env:

@@ -6,6 +6,8 @@ last observation is in ``info["terminal_observation"]``. A Gymnasium vector env 
 ``AutoresetMode.SAME_STEP`` (ale-py's native ``AtariVectorEnv``) has the same timing and
 returns dict-of-arrays infos with ``final_obs``; :class:`GymnasiumVecEnv` converts one
 into the other without copying the observation batch more than once.
+
+Also here: scoring episodes from the envs' own ``info["episode"]`` records.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+from torch import nn
 
 from metaenvs.errors import InvalidArgumentError
 
@@ -108,3 +112,32 @@ class GymnasiumVecEnv(VecEnv):
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         return [None] * self.num_envs
+
+
+def records_episodes(env: gym.Env) -> bool:
+    """Whether ``env`` (or a wrapper inside it) is Gymnasium's ``RecordEpisodeStatistics``."""
+    while True:
+        if isinstance(env, gym.wrappers.RecordEpisodeStatistics):
+            return True
+        if not isinstance(env, gym.Wrapper):
+            return False
+        env = env.env
+
+
+def recorded_returns(model: nn.Module, vec_env: VecEnv, episodes: int) -> list[float]:
+    """Deterministic rollouts; the ``info["episode"]["r"]`` of ``episodes`` finished episodes.
+
+    Sub-environment ``i`` of ``n`` contributes its first ``(episodes + i) // n`` episodes (SB3's
+    quota in ``evaluate_policy``), so short episodes are not over-represented.
+    """
+    n = vec_env.num_envs
+    targets = [(episodes + i) // n for i in range(n)]
+    per_env: list[list[float]] = [[] for _ in range(n)]
+    obs = vec_env.reset()
+    while any(len(done) < target for done, target in zip(per_env, targets, strict=True)):
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, _, infos = vec_env.step(action)
+        for i, info in enumerate(infos):
+            if "episode" in info and len(per_env[i]) < targets[i]:
+                per_env[i].append(float(info["episode"]["r"]))
+    return [value for returns in per_env for value in returns]

@@ -17,10 +17,18 @@ from baselines.base import MetaLearner
 
 
 def learn_one(agent: Any, learner: MetaLearner, task: Any, steps: int, seed: int) -> LearningCurve:
-    """One task from reset accumulators: the learner's functional loop, or the agent's hooked ``learn``."""
+    """One task from reset accumulators: the learner's functional loop, or the agent's hooked ``learn``.
+
+    When the learner meta-learns a subset of the parameters (``params=[...]``, e.g. Leap on
+    an Atari encoder), the others start every task from the agent's init for the task's
+    seed, never from whatever the previous task left: a task's result then depends only on
+    the initialization and its seed, so resumed and distributed runs give the same bits.
+    """
     learner.reset_accumulators()
     if getattr(learner, "functional", False):
         return learner.learn_task(agent, task, steps, seed)
+    if learner.param_prefixes is not None:
+        agent.reset(seed)
     return agent.learn(task, steps, hooks=[learner], seed=seed)
 
 

@@ -120,7 +120,8 @@ class AtariGames(RLTaskDistribution):
             "policy": "CnnPolicy",
             "policy_kwargs": {"features_extractor": "mnih2013"},
             "algo_kwargs": {"learning_rate": 1e-4, "rms_prop_eps": 1e-4, "ent_coef": 0.01, "gamma": 0.99},
-            "eval_episodes": 10,
+            "eval_episodes": 100,  # the score: mean raw return of the last 100 training episodes
+            "eval_mode": "training",  # Machado et al. (2018), sec. 5
             "adapt_action_head": True,  # games differ in their minimal action sets
         }
         return Protocol(

@@ -1,10 +1,15 @@
-"""Cost per inner step of meta-learner hooks relative to plain training of the same agent.
+"""Cost per inner step of every meta-learner relative to plain training of the same agent.
 
 Usage:
-    python benchmarks/overhead.py --out benchmarks/results/overhead.json
+    python benchmarks/overhead.py --out benchmarks/results/overhead/result.json
 
-Timings are ratios against plain training measured in the same process and run,
-interleaved (plain, hooked, plain, hooked, ...) so that machine noise hits both.
+Hook-based learners (``"measure": "hook"``) are timed as ``agent.learn`` with the
+learner's hook against ``agent.learn`` without hooks; learners that need the driver
+(CTS's lockstep) or run their own functional inner loop (MAML, the adjoint, iMAML,
+A-MAML) (``"measure": "driver"``) as ``meta_train`` with the learner against
+``meta_train`` with Scratch. Timings are ratios against the plain run measured in the
+same process, interleaved (plain, hooked, plain, hooked, ...) so that machine noise
+hits both; torch uses one thread.
 """
 
 from __future__ import annotations
@@ -17,10 +22,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import metaenvs
 from agents import make_agent
 from baselines import make_meta_learner, meta_train
+
+HOOKED = ("leap", "reptile", "fomaml", "fomamlpp", "mtl", "scratch")
+HOOKED_RL = ("leap", "reptile", "fomaml", "fomamlpp", "scratch")
+DRIVEN = ("cts", "maml", "adjoint", "imaml", "amaml")
 
 
 def time_learn(agent, tasks, steps, hooks) -> float:
@@ -59,7 +69,8 @@ def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **age
         learner.reset_accumulators()
         return seconds
 
-    return {"algo": algo, **interleaved(lambda: time_learn(agent, tasks, steps, []), hooked, repeats)}
+    plain = interleaved(lambda: time_learn(agent, tasks, steps, []), hooked, repeats)
+    return {"algo": algo, "measure": "hook", **plain}
 
 
 def driver_overhead(dist, algo: str, steps: int, batch: int, repeats: int, **agent_kwargs) -> dict:
@@ -80,14 +91,19 @@ def driver_overhead(dist, algo: str, steps: int, batch: int, repeats: int, **age
         return time.perf_counter() - t0
 
     run("scratch")
-    return {"algo": algo, **interleaved(lambda: run("scratch"), lambda: run(algo), repeats)}
+    return {
+        "algo": algo,
+        "measure": "driver",
+        **interleaved(lambda: run("scratch"), lambda: run(algo), repeats),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="benchmarks/results/overhead.json")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default="benchmarks/results/overhead/result.json")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    torch.set_num_threads(1)
     sine = metaenvs.make("Synthetic/Sinusoid-v0")
     cart = metaenvs.make("Control/CartPolePhysics-v0")
     results = {
@@ -96,9 +112,11 @@ def main() -> None:
             "processor": platform.processor(),
             "cpus": __import__("os").cpu_count(),
         },
-        "mlp_regression": [hook_overhead(sine, a, 100, 10, args.repeats) for a in ("leap", "reptile")]
-        + [driver_overhead(sine, "cts", 100, 5, args.repeats)],
-        "a2c_cartpole": [hook_overhead(cart, a, 2000, 2, args.repeats, n_envs=4) for a in ("leap", "reptile")]
+        "command": f"python benchmarks/overhead.py --repeats {args.repeats}",
+        "figure": "ratio = time with the meta-learner / time of plain training, median of interleaved pairs",
+        "mlp_regression": [hook_overhead(sine, a, 100, 10, args.repeats) for a in HOOKED]
+        + [driver_overhead(sine, a, 100, 5, args.repeats) for a in DRIVEN],
+        "a2c_cartpole": [hook_overhead(cart, a, 2000, 2, args.repeats, n_envs=4) for a in HOOKED_RL]
         + [driver_overhead(cart, "cts", 1000, 2, max(3, args.repeats // 2), n_envs=4)],
     }
     out = Path(args.out)

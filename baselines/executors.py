@@ -39,10 +39,25 @@ def merge_all(learner: MetaLearner, contributions: Sequence[dict[str, Any]]) -> 
         learner.merge(contribution)
 
 
+def declares_contributions(learner: MetaLearner) -> bool:
+    """Whether the learner names its accumulators, or has none (does not override ``reset_accumulators``).
+
+    A subclass written before :attr:`~baselines.base.MetaLearner.accumulators` existed keeps
+    its accumulators to itself: it runs locally in place, and on Ray it is refused.
+    """
+    return bool(learner.accumulators) or type(learner).reset_accumulators is MetaLearner.reset_accumulators
+
+
 def run_local(
     agent: Any, tasks: Sequence[Any], steps: int, learner: MetaLearner, seeds: Sequence[int]
 ) -> list[LearningCurve]:
     """The meta-batch task after task in this process."""
+    if not declares_contributions(learner):
+        learn = learner.learn_task if getattr(learner, "functional", False) else None
+        return [
+            learn(agent, t, steps, s) if learn else agent.learn(t, steps, hooks=[learner], seed=s)
+            for t, s in zip(tasks, seeds, strict=True)
+        ]
     curves, contributions = [], []
     for task, seed in zip(tasks, seeds, strict=True):
         curves.append(learn_one(agent, learner, task, steps, seed))

@@ -34,7 +34,7 @@ from agents.curves import LearningCurve
 from agents.hooks import Hook, StepEndContext, TaskStartContext
 from agents.parameters import copy_into
 from baselines.base import MetaLearner
-from baselines.executors import learn_one, merge_all
+from baselines.executors import declares_contributions, learn_one, merge_all
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError, MissingDependencyError
 
 INSTALL_HINT = 'pip install "metaenvs[ray]"  (or: pip install "ray>=2.9")'
@@ -155,6 +155,13 @@ class RayExecutor:
         self, tasks: Sequence[Any], steps: int, learner: MetaLearner, seeds: Sequence[int]
     ) -> list[LearningCurve]:
         """Independent tasks as Ray tasks; contributions merged in task order."""
+        if not declares_contributions(learner):
+            raise InvalidArgumentError(
+                f"{type(learner).__name__} overrides reset_accumulators but does not list its "
+                "accumulators, so its workers' results could not come back. Set the class attribute "
+                "accumulators = ('_sum', ...) to the attributes reset_accumulators sets, or use "
+                "executor='local'."
+            )
         learner.reset_accumulators()
         learner_ref = self.ray.put(learner)
         refs = [

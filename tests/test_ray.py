@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from agents import SupervisedAgent, make_agent
-from baselines import CTS, Reptile, make_meta_learner, meta_train
-from metaenvs.errors import MissingDependencyError
+from baselines import CTS, MetaLearner, Reptile, make_meta_learner, meta_train
+from baselines.executors import run_local
+from metaenvs.errors import InvalidArgumentError, MissingDependencyError, NonFiniteError
 from metaenvs.io import load_initialization
 
 ray = pytest.importorskip("ray")
@@ -105,6 +106,32 @@ def test_killed_cts_actor_is_replayed_with_the_same_result(local_ray, sinusoid, 
     monkeypatch.setattr(ray_executor.RayExecutor, "run_lockstep", kill_one_actor_then_run)
     remote = train(agent(), sinusoid, CTS(), "ray").init
     assert killed and equal(local, remote)
+
+
+class Legacy(MetaLearner):
+    """A user's learner from before ``accumulators``: counts tasks in its own attribute."""
+
+    def reset_accumulators(self):
+        self.count = 0
+
+    def on_task_end(self, ctx):
+        self.count += 1
+
+
+def test_undeclared_accumulators_run_locally_and_are_refused_on_ray(local_ray, sinusoid):
+    agent = SupervisedAgent.for_distribution(sinusoid)
+    legacy = Legacy()
+    legacy.initialize(agent)
+    run_local(agent, sinusoid.tasks("test")[:3], 2, legacy, [0, 1, 2])
+    assert legacy.count == 3
+    with pytest.raises(InvalidArgumentError, match="accumulators ="):
+        train(agent, sinusoid, Legacy(), "ray")
+
+
+def test_a_task_error_on_a_worker_is_raised_as_itself(local_ray, sinusoid):
+    agent = SupervisedAgent.for_distribution(sinusoid, lr=1e300, dtype=torch.float64)
+    with pytest.raises(NonFiniteError, match="inner step"):
+        train(agent, sinusoid, Reptile(), "ray", meta_steps=1)
 
 
 def test_missing_ray_says_how_to_install(monkeypatch, sinusoid):

@@ -157,7 +157,10 @@ def main() -> None:
     parser.add_argument("--config", default="tiny", help="tiny | reduced | paper | path to a JSON config")
     parser.add_argument("--out", default=None, help="default: benchmarks/results/atari_leap_<name>")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)  # a benchmark setting, not the library's
     config = load_config(args.config)
     out = Path(args.out or RESULTS / f"atari_leap_{config['name']}")
     out.mkdir(parents=True, exist_ok=True)

@@ -225,6 +225,11 @@ class ActorCritic:
         finally:
             env.close()
 
+    @property
+    def shared_parameters(self) -> list[str] | None:
+        """Prefixes of the parameters every task shares: all (``None``), or the encoder if heads adapt."""
+        return ["features_extractor"] if self.adapt_action_head else None
+
     def hyperparameters(self) -> dict[str, Any]:
         return {
             "type": "actor_critic",

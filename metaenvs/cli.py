@@ -64,6 +64,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--batched trains supervised agents; {args.dist} is an RL distribution.")
     agent = make_agent(dist, seed=args.seed, **({"batched": True} if args.batched else {}))
     kwargs = {} if args.meta_lr is None else {"meta_lr": args.meta_lr}
+    params = args.params.split(",") if args.params else getattr(agent, "shared_parameters", None)
+    if params is not None:
+        kwargs["params"] = params
     learner = make_meta_learner(args.algo, **kwargs)
     result = meta_train(
         agent,
@@ -263,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meta-batch", type=int, default=5, help="tasks per meta-update")
     p.add_argument("--inner-steps", type=int, default=None, help="budget per task (default: protocol's)")
     p.add_argument("--meta-lr", type=float, default=None, help="meta step size")
+    p.add_argument(
+        "--params",
+        default=None,
+        help="comma-separated parameter-name prefixes to meta-learn (default: every parameter the "
+        "distribution's tasks share; for Atari, whose games have their own action heads, the encoder)",
+    )
     p.add_argument("--seed", type=int, default=0, help="run seed (batches, task seeds, initial weights)")
     p.add_argument("--dist-seed", type=int, default=0, help="distribution seed")
     p.add_argument("--out", required=True, help="run folder (log.csv, checkpoints, init.safetensors)")

@@ -105,3 +105,14 @@ def test_an_evaluation_budget_too_short_to_finish_an_episode_is_an_error():
     agent.learn(breakout, 20, seed=0)
     with pytest.raises(InvalidArgumentError, match="No episode of task 'test/breakout' finished"):
         agent.evaluate(breakout)
+
+
+def test_metaenvs_train_on_atari_meta_learns_the_shared_encoder(tmp_path):
+    from metaenvs.io import load_initialization
+
+    argv = ["train", "--dist", "Atari/LeapPool-v0", "--algo", "reptile", "--meta-steps", "1"]
+    argv += ["--meta-batch", "2", "--inner-steps", "80", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
+    tensors, card = load_initialization(tmp_path / "init.safetensors")
+    assert tensors and all(name.startswith("features_extractor.") for name in tensors)
+    assert card["hyperparameters"]["params"] == ["features_extractor"]

@@ -31,22 +31,24 @@ def by_task(records: Sequence[Mapping[str, Any]], key: str = "final") -> dict[st
     return {task: [score for _, score in sorted(pairs)] for task, pairs in sorted(rows.items())}
 
 
-def interval(scores: Mapping[str, Sequence[float]], statistic: str) -> dict[str, float]:
-    """Point estimate and stratified-bootstrap CI of ``statistic`` (``"iqm"`` or ``"mean"``).
+def interval(
+    scores: Mapping[str, Sequence[float]], statistic: str, resample_tasks: bool = False
+) -> dict[str, float]:
+    """Point estimate and bootstrap CI of ``statistic`` (``"iqm"`` or ``"mean"``).
 
     The estimate is :func:`metaenvs.aggregates.iqm` / ``mean`` of all runs. The CI is the percentile
-    interval of the statistic over :data:`BOOTSTRAP_REPS` replicates, each resampling every task's runs
-    with replacement (Agarwal et al. 2021), drawn from ``default_rng(BOOTSTRAP_SEED)`` task by task in
-    sorted task order. It is the resampling of :func:`metaenvs.aggregates.stratified_bootstrap_ci`,
-    vectorised over replicates (that one draws replicate by replicate and takes ~4 s for 100 tasks).
+    interval of the statistic over :data:`BOOTSTRAP_REPS` replicates drawn from
+    ``default_rng(BOOTSTRAP_SEED)``, each resampling every task's runs with replacement (the
+    stratified bootstrap of Agarwal et al. 2021) and, with ``resample_tasks``, first the tasks
+    themselves (two-level; for held-out tasks that are a sample of the distribution). It is the
+    resampling of :func:`metaenvs.aggregates.stratified_bootstrap_ci`, vectorised over replicates
+    (that one draws replicate by replicate and takes ~4 s for 100 tasks).
     """
     if statistic not in STATISTICS:
         raise InvalidArgumentError(f"statistic must be one of {sorted(STATISTICS)}, got {statistic!r}.")
     rows = _rows(scores)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    resampled = np.concatenate(
-        [row[rng.integers(0, row.size, size=(BOOTSTRAP_REPS, row.size))] for row in rows], axis=1
-    )
+    resampled = _two_level(rows, rng) if resample_tasks else _stratified(rows, rng)
     replicates = np.concatenate(
         [_statistic(resampled[i : i + BLOCK], statistic) for i in range(0, BOOTSTRAP_REPS, BLOCK)]
     )
@@ -54,6 +56,26 @@ def interval(scores: Mapping[str, Sequence[float]], statistic: str) -> dict[str,
     low, high = np.quantile(replicates, [alpha, 1 - alpha])
     estimate = STATISTICS[statistic](np.concatenate(rows))
     return {"estimate": float(estimate), "low": float(low), "high": float(high)}
+
+
+def _stratified(rows: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """``(reps, runs)``: every task's runs resampled within the task, task by task."""
+    return np.concatenate(
+        [row[rng.integers(0, row.size, size=(BOOTSTRAP_REPS, row.size))] for row in rows], axis=1
+    )
+
+
+def _two_level(rows: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """``(reps, runs)``: tasks drawn with replacement, then runs within each drawn task."""
+    sizes = {row.size for row in rows}
+    if len(sizes) != 1:
+        raise InvalidArgumentError(
+            f"Tasks have different numbers of runs {sorted(sizes)}; every held-out task needs the same seeds."
+        )
+    matrix, runs = np.stack(rows), sizes.pop()
+    tasks = rng.integers(0, len(rows), size=(BOOTSTRAP_REPS, len(rows)))
+    picks = rng.integers(0, runs, size=(BOOTSTRAP_REPS, len(rows), runs))
+    return matrix[tasks[:, :, None], picks].reshape(BOOTSTRAP_REPS, -1)
 
 
 def _rows(scores: Mapping[str, Sequence[float]]) -> list[np.ndarray]:
@@ -79,7 +101,11 @@ def _statistic(block: np.ndarray, statistic: str) -> np.ndarray:
 
 
 def compute_aggregates(
-    scores: Mapping[str, Sequence[float]], *, score_name: str, higher_is_better: bool
+    scores: Mapping[str, Sequence[float]],
+    *,
+    score_name: str,
+    higher_is_better: bool,
+    resample_tasks: bool = False,
 ) -> dict[str, Any]:
     """The aggregates the board ranks by, recomputed from raw scores.
 
@@ -87,6 +113,7 @@ def compute_aggregates(
         scores: ``task -> scores of its seeds`` (raw metric, or normalised scores).
         score_name: What the scores are (``"mse"``, ``"human_normalized"``).
         higher_is_better: Direction of the score.
+        resample_tasks: Bootstrap the tasks too (held-out tasks that are a sample of the distribution).
 
     Returns:
         ``{"score", "higher_is_better", "iqm", "mean", "n_tasks", "n_runs", "bootstrap"}`` where ``iqm``
@@ -95,12 +122,14 @@ def compute_aggregates(
     return {
         "score": score_name,
         "higher_is_better": bool(higher_is_better),
-        "iqm": interval(scores, "iqm"),
-        "mean": interval(scores, "mean"),
+        "iqm": interval(scores, "iqm", resample_tasks),
+        "mean": interval(scores, "mean", resample_tasks),
         "n_tasks": len(scores),
         "n_runs": int(sum(len(v) for v in scores.values())),
         "bootstrap": {
-            "method": "stratified (runs resampled within each task)",
+            "method": "two-level (tasks, then runs within each task)"
+            if resample_tasks
+            else "stratified (runs resampled within each task)",
             "reps": BOOTSTRAP_REPS,
             "confidence": CONFIDENCE,
             "seed": BOOTSTRAP_SEED,

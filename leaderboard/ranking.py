@@ -112,7 +112,7 @@ def format_tables(groups: list[Ranked]) -> str:
         direction = "higher is better" if g.higher_is_better else "lower is better"
         head = (
             f"{g.protocol_id}  (protocol {g.protocol_hash[:12]}; {g.score}, {direction}; "
-            "IQM and mean with 95% stratified-bootstrap CIs)"
+            "IQM and mean with 95% bootstrap CIs, see README)"
         )
         header = (
             "#",

@@ -56,7 +56,8 @@ def render_board(board: Board, out_dir: str | os.PathLike) -> Path:
             f"<style>{STYLE}</style></head><body>",
             "<h1>metaenvs leaderboard</h1>",
             f'<p class="meta">Rendered {html.escape(utc_now())}. Aggregates are recomputed from raw '
-            "per-task &times; per-seed scores (IQM and mean, 95% stratified-bootstrap CIs); P(&gt;next) is "
+            "per-task &times; per-seed scores (IQM and mean, 95% bootstrap CIs over tasks and seeds, "
+            "or seeds only for fixed game sets); P(&gt;next) is "
             "the probability of improvement over the next entry (Agarwal et al. 2021).</p>",
             *sections,
             "</body></html>",

@@ -19,7 +19,7 @@ from typing import Any
 from leaderboard.aggregate import by_task, compute_aggregates, curve_summary
 from leaderboard.schema import MAX_RESULT_BYTES, read_json_limited, schema_problems
 from metaenvs.core import LOCATION_KWARGS
-from metaenvs.errors import SubmissionError
+from metaenvs.errors import MetaEnvsError, SubmissionError
 from metaenvs.evaluation import NO_NORMALISATION
 from metaenvs.metrics import curve_auc, curve_auc_xy, mean_ci
 from metaenvs.protocol import sha256_json
@@ -113,8 +113,12 @@ def recompute_aggregates(records: list[dict[str, Any]], protocol: Any) -> tuple[
     """``(aggregates, raw_aggregates)`` from raw records: of the normalised scores (``normalized_final``,
     which the caller has recomputed) and of the raw metric when the protocol normalises, else of the
     raw metric and ``None``."""
+    resample_tasks = tasks_are_a_sample(protocol.dist_id)
     raw = compute_aggregates(
-        by_task(records), score_name=protocol.metric, higher_is_better=protocol.higher_is_better
+        by_task(records),
+        score_name=protocol.metric,
+        higher_is_better=protocol.higher_is_better,
+        resample_tasks=resample_tasks,
     )
     if protocol.normalisation in NO_NORMALISATION:
         return raw, None
@@ -122,8 +126,21 @@ def recompute_aggregates(records: list[dict[str, Any]], protocol: Any) -> tuple[
         by_task(records, "normalized_final"),
         score_name=f"{protocol.normalisation}_normalized",
         higher_is_better=True,
+        resample_tasks=resample_tasks,
     )
     return normalized, raw
+
+
+def tasks_are_a_sample(dist_id: str) -> bool:
+    """Whether the held-out tasks of ``dist_id`` are a sample of it, so that the bootstrap resamples
+    tasks as well as runs (its class's ``held_out_tasks_are_a_sample``; Atari's listed games are not)."""
+    import metaenvs
+
+    try:
+        factory = metaenvs.spec(dist_id).load_entry_point()
+    except MetaEnvsError:
+        return True
+    return bool(getattr(factory, "held_out_tasks_are_a_sample", True))
 
 
 def _listed(items: list[Any]) -> str:

@@ -167,6 +167,9 @@ class TaskDistribution(ABC):
 
     kind: ClassVar[str]
     seed_decides_splits: ClassVar[bool] = True
+    held_out_tasks_are_a_sample: ClassVar[bool] = True
+    """Whether the held-out tasks are a sample of the distribution (bootstrap CIs then resample
+    tasks too) or a fixed benchmark set, such as a list of games."""
     """Whether the seed passed to ``make`` chooses the val/test tasks (False for fixed, listed splits)."""
     default_model: ClassVar[Mapping[str, Any]] = {"type": "mlp", "hidden": [40, 40], "activation": "tanh"}
 

@@ -65,7 +65,7 @@ def test_submit_stores_one_entry_with_recomputed_aggregates(tiny_results, board)
     sub = leaderboard.submit(path, board, init=init)
     entry = json.loads((board / "entries" / f"{sub.entry_id}.json").read_text())
     scores = by_task(load(path)["records"])
-    assert entry["aggregates"]["iqm"] == interval(scores, "iqm")
+    assert entry["aggregates"]["iqm"] == interval(scores, "iqm", resample_tasks=True)  # sampled tasks
     assert entry["aggregates"]["iqm"]["estimate"] == iqm(np.concatenate(list(scores.values())))
     assert entry["aggregates"]["n_runs"] == 12 and entry["aggregates"]["n_tasks"] == 4
     assert (board / "inits" / f"{sha256_file(init)}.safetensors").read_bytes() == init.read_bytes()
@@ -90,6 +90,27 @@ def test_vectorised_bootstrap_agrees_with_metaenvs_aggregates():
         assert ours["estimate"] == est
         width = high - low
         assert abs(ours["low"] - low) < 0.1 * width and abs(ours["high"] - high) < 0.1 * width
+
+
+def test_two_level_bootstrap_resamples_tasks_and_agrees_with_metaenvs_aggregates():
+    rng = np.random.default_rng(4)
+    scores = {f"t{i}": [float(i)] * 3 for i in range(40)}  # deterministic runs: equal across seeds
+    assert interval(scores, "iqm")["low"] == interval(scores, "iqm")["high"]  # stratified: zero width
+    for stat in ("iqm", "mean"):
+        ours = interval(scores, stat, resample_tasks=True)
+        est, low, high = stratified_bootstrap_ci(scores, stat, rng, reps=4000, resample_tasks=True)
+        assert ours["estimate"] == est and ours["high"] - ours["low"] > 5.0
+        width = high - low
+        assert abs(ours["low"] - low) < 0.1 * width and abs(ours["high"] - high) < 0.1 * width
+
+
+def test_sampled_held_out_tasks_are_bootstrapped_but_atari_games_are_not():
+    from leaderboard.validate import tasks_are_a_sample
+
+    assert tasks_are_a_sample("Synthetic/Sinusoid-v0")
+    assert tasks_are_a_sample("Ratings/Jester1_10shot15val-v0")
+    assert not tasks_are_a_sample("Atari/LeapPool-v0")
+    assert not tasks_are_a_sample("Control/ClassicControl-v0")
 
 
 def test_probability_of_improvement_by_hand():

@@ -39,6 +39,7 @@ class AtariGames(RLTaskDistribution):
 
     seed_decides_splits = False
     native_vector_env = True
+    held_out_tasks_are_a_sample = False  # the listed games are the benchmark
     default_model: ClassVar = {"type": "mnih2013"}
 
     def __init__(

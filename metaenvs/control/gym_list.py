@@ -32,6 +32,7 @@ class GymEnvList(RLTaskDistribution):
     """
 
     seed_decides_splits = False
+    held_out_tasks_are_a_sample = False  # a fixed, listed set
 
     def __init__(
         self,

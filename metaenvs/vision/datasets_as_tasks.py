@@ -54,6 +54,7 @@ class MultiCV(SupervisedTaskDistribution):
     """
 
     seed_decides_splits = False
+    held_out_tasks_are_a_sample = False  # a fixed, listed set
     default_model: ClassVar = {"type": "conv4", "channels": 64}
 
     def __init__(

@@ -130,7 +130,8 @@ class RayExecutor:
 
     Args:
         agent: The agent; shipped to the workers once.
-        address: Cluster address (``"auto"``, ``"HOST:6379"``); ``None`` starts or reuses a local instance.
+        address: Cluster address (``"auto"``, ``"HOST:6379"``); ``None`` starts a local instance (or
+            uses the one this process already initialised).
         num_cpus: CPUs of a local instance started here (``None``: all).
         max_retries: Retries of a task (or replays of a CTS actor) whose worker died.
     """
@@ -141,9 +142,17 @@ class RayExecutor:
         ray = self.ray = import_ray()
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False}
-            if address is None:
-                options["num_cpus"] = num_cpus
-            ray.init(address=address, **options)
+            if address is None:  # a new local instance, even if this machine is part of a cluster
+                address, options["num_cpus"] = "local", num_cpus
+            try:
+                ray.init(address=address, **options)
+            except ConnectionError as exc:
+                raise InvalidArgumentError(
+                    f"Could not connect to a Ray cluster at {address!r}: {exc}. Start one with "
+                    "`ray start --head` and pass address 'auto' on its nodes (or HEAD_IP:PORT; if Ray "
+                    "reports an authentication error, the driver needs the cluster's token, see Ray's "
+                    "token-authentication docs), or pass no address for a local Ray instance."
+                ) from exc
         self.max_retries = int(max_retries)
         self.threads = torch.get_num_threads()
         self.agent_ref = ray.put(agent)

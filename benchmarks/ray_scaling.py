@@ -59,7 +59,7 @@ def run(workload: str, executor: str, meta_steps: int) -> tuple[float, dict]:
 def with_ray(workers: int, workload: str, meta_steps: int) -> tuple[float, dict]:
     import ray
 
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         run(workload, "ray", 1)  # warm-up: worker processes start, imports
         return run(workload, "ray", meta_steps)

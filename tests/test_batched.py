@@ -159,3 +159,17 @@ def test_adjoint_checkpoint_flag_gives_same_batched_gradient(sinusoid):
     tasks = meta_batch(sinusoid, 7, 0, 3)
     learner_b.learn_batch(batched, tasks, STEPS, [task_seed(7, 0, i) for i in range(3)])
     assert_close(learner_b.meta_gradient(), a, rtol=1e-12)
+
+
+def test_cli_train_batched_gives_the_per_task_init_to_tolerance(tmp_path):
+    from metaenvs.cli import main
+    from metaenvs.io import load_initialization
+
+    args = ["train", "--dist", "Synthetic/Sinusoid-v0", "--algo", "leap", "--meta-steps", "2"]
+    args += ["--meta-batch", "4", "--inner-steps", "3", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "loop")]) == 0
+    assert main([*args, "--out", str(tmp_path / "batched"), "--batched"]) == 0
+    loop, _ = load_initialization(tmp_path / "loop" / "init.safetensors")
+    batched, card = load_initialization(tmp_path / "batched" / "init.safetensors")
+    assert card["agent"]["batched"] is True
+    assert_close(batched, loop, rtol=1e-5, atol=1e-6)  # float32

@@ -20,7 +20,9 @@ ray = pytest.importorskip("ray")
 def local_ray(data_root):
     """One local Ray instance for the module (2 CPUs, no dashboard); workers inherit METAENVS_DATA."""
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # CrashOnce travels by value
     yield ray
     ray.shutdown()

@@ -34,6 +34,7 @@ from agents.hooks import (
     Hook,
     HookList,
 )
+from agents.models import reset_parameters
 from metaenvs.errors import InvalidArgumentError, NonFiniteError
 from metaenvs.metrics import get_loss
 from metaenvs.seeding import torch_generator
@@ -187,20 +188,30 @@ class BatchedInnerLoop:
         self.agent = agent
         self._models: list[torch.nn.Module] = []
 
-    def task_models(self, n: int) -> list[torch.nn.Module]:
-        """``n`` modules holding the agent's current parameters: where hooks write each task's start."""
-        while len(self._models) < n:
+    def task_models(self, seeds: Sequence[int], fresh_starts: bool = False) -> list[torch.nn.Module]:
+        """One module per task where hooks write its start: the agent's current parameters, or with
+        ``fresh_starts`` the agent's initialization for the task's seed (``agent.reset(seed)``)."""
+        while len(self._models) < len(seeds):
             self._models.append(copy.deepcopy(self.agent.model))
-        models = self._models[:n]
+        models = self._models[: len(seeds)]
         source = dict(self.agent.model.named_parameters())
         with torch.no_grad():
-            for model in models:
+            for model, seed in zip(models, seeds, strict=True):
+                if fresh_starts:
+                    device = next(model.parameters()).device
+                    reset_parameters(model.to("cpu"), torch_generator(seed)).to(device)
+                    continue
                 for name, p in model.named_parameters():
                     p.copy_(source[name])
         return models
 
     def learn(
-        self, tasks: Sequence[Any], steps: int, hooks: Sequence[Hook] = (), seeds: Sequence[int] | None = None
+        self,
+        tasks: Sequence[Any],
+        steps: int,
+        hooks: Sequence[Hook] = (),
+        seeds: Sequence[int] | None = None,
+        fresh_starts: bool = False,
     ) -> list[LearningCurve]:
         """Train every task of ``tasks`` for ``steps`` inner steps at once, firing batched hook events.
 
@@ -215,7 +226,7 @@ class BatchedInnerLoop:
         hook = HookList(hooks)
         hook.attach(agent)
         agent.model.train()
-        models = self.task_models(batch.size)
+        models = self.task_models(seeds, fresh_starts)
         hook.on_batch_start(BatchStartContext(agent, batch.tasks, models, seeds, steps))
         names = [n for n, _ in agent.model.named_parameters()]
         params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names}

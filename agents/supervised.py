@@ -232,6 +232,7 @@ class SupervisedAgent:
         steps: int,
         hooks: Sequence[Hook] = (),
         seeds: Sequence[int] | None = None,
+        fresh_starts: bool = False,
     ) -> list[LearningCurve]:
         """Train the model on every task of ``tasks`` at once (``vmap``), each from its own start.
 
@@ -245,6 +246,8 @@ class SupervisedAgent:
             steps: Inner steps of every task.
             hooks: Hooks (meta-learners).
             seeds: Minibatch seed of every task (default ``0, 1, ...``).
+            fresh_starts: Start every task from :meth:`reset` with its seed (before the hooks write
+                the initialization) instead of from :attr:`model`'s current parameters.
 
         Returns:
             One learning curve per task.
@@ -253,7 +256,7 @@ class SupervisedAgent:
 
         if getattr(self, "_batched_loop", None) is None:
             self._batched_loop = BatchedInnerLoop(self)
-        return self._batched_loop.learn(tasks, steps, hooks, seeds)
+        return self._batched_loop.learn(tasks, steps, hooks, seeds, fresh_starts)
 
     @torch.no_grad()
     def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:

@@ -198,7 +198,8 @@ def _learn_batched(
     """The whole meta-batch at once on a batched agent (``vmap``)."""
     if getattr(meta_learner, "functional", False):
         return meta_learner.learn_batch(agent, tasks, inner_steps, seeds)
-    return agent.learn_batch(tasks, inner_steps, hooks=[meta_learner], seeds=seeds)
+    fresh = meta_learner.param_prefixes is not None  # as executors.learn_one does for subset learners
+    return agent.learn_batch(tasks, inner_steps, hooks=[meta_learner], seeds=seeds, fresh_starts=fresh)
 
 
 def _learn_in_lockstep(

@@ -54,10 +54,14 @@ def run_local(
     """The meta-batch task after task in this process."""
     if not declares_contributions(learner):
         learn = learner.learn_task if getattr(learner, "functional", False) else None
-        return [
-            learn(agent, t, steps, s) if learn else agent.learn(t, steps, hooks=[learner], seed=s)
-            for t, s in zip(tasks, seeds, strict=True)
-        ]
+        curves = []
+        for task, seed in zip(tasks, seeds, strict=True):
+            if learn is None and learner.param_prefixes is not None:
+                agent.reset(seed)  # as learn_one does
+            curves.append(
+                learn(agent, task, steps, seed) if learn else agent.learn(task, steps, [learner], seed)
+            )
+        return curves
     curves, contributions = [], []
     for task, seed in zip(tasks, seeds, strict=True):
         curves.append(learn_one(agent, learner, task, steps, seed))

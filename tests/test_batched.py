@@ -94,6 +94,16 @@ def test_meta_train_init_equals_per_task_loop(sinusoid, name):
     assert_close(b, a)
 
 
+@pytest.mark.parametrize("name", ["leap", "reptile"])
+def test_parameter_subsets_start_other_parameters_from_the_task_seed(sinusoid, name):
+    loop, batched = agent_pair(sinusoid)
+    kwargs = {"meta_steps": 2, "meta_batch_size": 3, "inner_steps": STEPS, "seed": 3, "progress": False}
+    a = meta_train(loop, sinusoid, learner(name, meta_lr=0.3, params=["1"]), **kwargs).init
+    b = meta_train(batched, sinusoid, learner(name, meta_lr=0.3, params=["1"]), **kwargs).init
+    assert set(a) == {"1.weight", "1.bias"}
+    assert_close(b, a)
+
+
 def test_cts_accurate_runs_task_by_task_on_a_batched_agent(sinusoid):
     _, batched = agent_pair(sinusoid)
     assert not CTS(accurate=True).supports_batched()

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, grad_and_value, vmap
 
-from agents.curves import LearningCurve
+from agents.curves import LearningCurve, curves_from_rows
 from agents.hooks import (
     BatchEndContext,
     BatchInnerStepContext,
@@ -250,12 +250,7 @@ class BatchedInnerLoop:
         with torch.no_grad():
             final = vmap(f)(params, batch.x_train, batch.y_train)
         values = check_losses(batch.tasks, torch.stack([*losses, final]))
-        curves = []
-        for task, row in zip(batch.tasks, values, strict=True):
-            curve = LearningCurve(task.id, "inner_step", "train_loss")
-            for step, value in enumerate(row):
-                curve.append(step, value)
-            curves.append(curve)
+        curves = curves_from_rows(batch.tasks, values)
         self._keep_last(params)
         hook.on_batch_end(BatchEndContext(agent, batch.tasks, params, curves, final))
         return curves

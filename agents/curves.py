@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,3 +59,14 @@ class LearningCurve:
             **{k: data[k] for k in ("task_id", "x_unit", "y_name", "steps", "values")},
             losses=list(data.get("losses", [])),
         )
+
+
+def curves_from_rows(tasks: Sequence[Any], rows: Any) -> list[LearningCurve]:
+    """One training-loss curve per task from ``rows[task][inner step]`` (a batched inner loop's losses)."""
+    curves = []
+    for task, row in zip(tasks, rows, strict=True):
+        curve = LearningCurve(task.id, "inner_step", "train_loss")
+        for step, value in enumerate(row):
+            curve.append(step, value)
+        curves.append(curve)
+    return curves

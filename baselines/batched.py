@@ -32,7 +32,7 @@ from agents.batched import (
     optimizer_step,
     stack_tasks,
 )
-from agents.curves import LearningCurve
+from agents.curves import LearningCurve, curves_from_rows
 
 Params = dict[str, torch.Tensor]
 TaskFn = Callable[..., tuple[Params, torch.Tensor]]
@@ -57,13 +57,7 @@ def run_vmapped(
     values = check_losses(batch.tasks, losses.T)
     for i in range(batch.size):
         learner.add_task_gradient({k: grads[k][i] for k in learner.init})
-    curves = []
-    for task, row in zip(batch.tasks, values, strict=True):
-        curve = LearningCurve(task.id, "inner_step", "train_loss")
-        for step, value in enumerate(row):
-            curve.append(step, value)
-        curves.append(curve)
-    return curves
+    return curves_from_rows(batch.tasks, values)
 
 
 def maml_task_fn(learner: Any, agent: Any, loss: str, steps: int) -> TaskFn:

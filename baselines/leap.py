@@ -133,18 +133,7 @@ class Leap(MetaLearner):
             theta, grad = self._theta[:n], self._grad[:n]
             increment = torch.sub(theta[:-1], theta[1:], out=self._work[: n - 1])  # theta_i - theta_{i+1}
             losses = torch.tensor(self._losses, dtype=torch.float64)
-            delta_loss = losses[1:] - losses[:-1]
-            if self.stabilizer:
-                delta_loss = -delta_loss.abs()
-            if not self.loss_in_distance:
-                delta_loss = torch.zeros_like(delta_loss)
-            scale = torch.ones_like(delta_loss)
-            if self.norm:
-                length = torch.sqrt(delta_loss.square() + increment.double().square().sum(dim=1))
-                scale = torch.where(length > 0, 1.0 / length, torch.zeros_like(length))
-            # sum_i scale_i * ((theta_i - theta_{i+1}) - dL_i g_i), as two matrix-vector products
-            total = scale.to(grad.dtype) @ increment - (scale * delta_loss).to(grad.dtype) @ grad[:-1]
-            self._sum = total if self._sum is None else self._sum + total
+            self._add_increments(increment, losses[1:] - losses[:-1], grad[:-1])
             self._theta[0], self._grad[0] = self._theta[n - 1], self._grad[n - 1]
         self._losses = self._losses[-1:]
 
@@ -176,8 +165,16 @@ class Leap(MetaLearner):
         loss1: torch.Tensor,
     ) -> None:
         """Sum over the tasks of ``scale * ((theta_i - theta_{i+1}) - dL * g_i)`` for one step ``i``."""
-        increment = theta0 - theta1
-        delta_loss = loss1 - loss0
+        self._add_increments(theta0 - theta1, loss1 - loss0, grad0)
+
+    def _add_increments(self, increment: torch.Tensor, delta_loss: torch.Tensor, grad: torch.Tensor) -> None:
+        """Add ``sum_i scale_i * (increment_i - dL_i g_i)`` over rows ``i`` (steps, or tasks of one step).
+
+        Args:
+            increment: ``theta_i - theta_{i+1}``, one row per pair.
+            delta_loss: ``L_{i+1} - L_i`` (float64), one per row.
+            grad: ``g_i``, one row per pair.
+        """
         if self.stabilizer:
             delta_loss = -delta_loss.abs()
         if not self.loss_in_distance:
@@ -186,7 +183,8 @@ class Leap(MetaLearner):
         if self.norm:
             length = torch.sqrt(delta_loss.square() + increment.double().square().sum(dim=1))
             scale = torch.where(length > 0, 1.0 / length, torch.zeros_like(length))
-        total = scale.to(grad0.dtype) @ increment - (scale * delta_loss).to(grad0.dtype) @ grad0
+        # two matrix-vector products instead of a loop over the rows
+        total = scale.to(grad.dtype) @ increment - (scale * delta_loss).to(grad.dtype) @ grad
         self._sum = total if self._sum is None else self._sum + total
 
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from metaenvs.aggregates import STATISTICS
-from metaenvs.errors import InvalidArgumentError, NonFiniteError
+from metaenvs.aggregates import STATISTICS, score_rows
+from metaenvs.errors import InvalidArgumentError
 
 BOOTSTRAP_SEED = 20210825
 """Seed of the bootstrap generator (fixed: aggregates are reproducible bitwise)."""
@@ -46,7 +46,7 @@ def interval(
     """
     if statistic not in STATISTICS:
         raise InvalidArgumentError(f"statistic must be one of {sorted(STATISTICS)}, got {statistic!r}.")
-    rows = _rows(scores)
+    rows = score_rows({task: scores[task] for task in sorted(scores)})
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     resampled = _two_level(rows, rng) if resample_tasks else _stratified(rows, rng)
     replicates = np.concatenate(
@@ -76,20 +76,6 @@ def _two_level(rows: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     tasks = rng.integers(0, len(rows), size=(BOOTSTRAP_REPS, len(rows)))
     picks = rng.integers(0, runs, size=(BOOTSTRAP_REPS, len(rows), runs))
     return matrix[tasks[:, :, None], picks].reshape(BOOTSTRAP_REPS, -1)
-
-
-def _rows(scores: Mapping[str, Sequence[float]]) -> list[np.ndarray]:
-    if not scores:
-        raise InvalidArgumentError("No scores to aggregate: pass {task: [score per seed, ...]}.")
-    rows = []
-    for task in sorted(scores):
-        row = np.asarray(scores[task], dtype=np.float64).ravel()
-        if row.size == 0:
-            raise InvalidArgumentError(f"Task {task!r} has no scores.")
-        if not np.all(np.isfinite(row)):
-            raise NonFiniteError(f"Task {task!r} has non-finite scores {row.tolist()}.")
-        rows.append(row)
-    return rows
 
 
 def _statistic(block: np.ndarray, statistic: str) -> np.ndarray:

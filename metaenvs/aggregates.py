@@ -44,7 +44,8 @@ def mean(values: Sequence[float] | np.ndarray) -> float:
 STATISTICS: dict[str, Statistic] = {"iqm": iqm, "mean": mean}
 
 
-def _score_matrix(scores: Mapping[str, Sequence[float]]) -> list[np.ndarray]:
+def score_rows(scores: Mapping[str, Sequence[float]]) -> list[np.ndarray]:
+    """One float64 row of run scores per task, in the mapping's order; empty or non-finite rows refused."""
     if not scores:
         raise InvalidArgumentError("No scores to aggregate: pass {task: [score per seed, ...]}.")
     rows = []
@@ -85,7 +86,7 @@ def stratified_bootstrap_ci(
     if not 0 < confidence < 1:
         raise InvalidArgumentError(f"confidence must be in (0, 1), got {confidence!r}.")
     fn = STATISTICS[statistic] if isinstance(statistic, str) else statistic
-    rows = _score_matrix(scores)
+    rows = score_rows(scores)
     estimate = fn(np.concatenate(rows))
     replicates = np.empty(int(reps))
     for r in range(int(reps)):

@@ -23,6 +23,7 @@ that no test rating leaks into training. The difference in the scaler is small (
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,9 @@ class RatingsDistribution(SupervisedTaskDistribution):
         self.data_dir = data_dir
         self._prepared: dict[str, Any] | None = None
 
+    @abstractmethod
     def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """All ratings in long form: ``(users, items, values)``, one entry per rating."""
 
     def _prepare(self) -> dict[str, Any]:
         if self._prepared is not None:

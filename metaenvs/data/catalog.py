@@ -256,7 +256,8 @@ def fetch(
         try:
             download(remote.url, path, remote.sha256)
         except DataError as exc:
-            raise DataError(f"{exc}\n{_missing_message(ds, data_dir(root), {})}") from exc
+            state = {f.filename: file_problems(paths[f.filename], f) for f in ds.files}
+            raise DataError(f"{exc}\n{_missing_message(ds, data_dir(root), state)}") from exc
         if not has_checksum(remote):
             path.with_name(path.name + ".sha256").write_text(f"{sha256_file(path)}  {path.name}\n")
         problems = file_problems(path, remote)

@@ -88,7 +88,7 @@ VECTORIZERS = ("auto", "dummy")
 EVAL_MODES = ("rollouts", "training")
 
 
-def _resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """JSON policy kwargs to SB3's: ``{"features_extractor": "mnih2013"}`` names a class."""
     from agents.models import FEATURE_EXTRACTORS
 
@@ -195,7 +195,7 @@ class ActorCritic:
         self._last_curve: LearningCurve | None = None
         self.policy_alias = policy
         self.policy_kwargs = dict(policy_kwargs or {})
-        self._sb3_policy_kwargs = _resolve_policy_kwargs(self.policy_kwargs)
+        self._sb3_policy_kwargs = resolve_policy_kwargs(self.policy_kwargs)
         self.algo_kwargs = dict(algo_kwargs or {})
         self.device = device
         self.observation_space, self.action_space = observation_space, action_space
@@ -273,20 +273,36 @@ class ActorCritic:
         if hasattr(self.model, "log_std"):
             self.model.log_std.fill_(self.model.log_std_init if hasattr(self.model, "log_std_init") else 0.0)
 
-    def _check_task(self, task: Task) -> gym.Env:
-        """The task's env, after fitting the policy to its action space (see ``adapt_action_head``)."""
-        env = task.make_env()
-        if env.observation_space != self.observation_space or env.action_space != self.action_space:
-            if self._can_adapt(env.observation_space, env.action_space):
-                self._adapt_action_head(env.action_space)
-            else:
-                env.close()
-                hint = "" if self.adapt_action_head else " (adapt_action_head=True allows other actions)"
-                raise IncompatibleAgentError(
-                    f"Task {task.id!r} has spaces {env.observation_space} / {env.action_space}, but this "
-                    f"agent was built for {self.observation_space} / {self.action_space}{hint}."
-                )
-        return env
+    def _fit_spaces(self, task: Task, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """Fit the policy to the task's action space (see ``adapt_action_head``) or refuse the task."""
+        if observation_space == self.observation_space and action_space == self.action_space:
+            return
+        if not self._can_adapt(observation_space, action_space):
+            hint = "" if self.adapt_action_head else " (adapt_action_head=True allows other actions)"
+            raise IncompatibleAgentError(
+                f"Task {task.id!r} has spaces {observation_space} / {action_space}, but this "
+                f"agent was built for {self.observation_space} / {self.action_space}{hint}."
+            )
+        self._adapt_action_head(action_space)
+
+    def _make_envs(self, task: Task, num_envs: int) -> tuple[VecEnv, bool]:
+        """``num_envs`` copies of the task, the policy fitted to them, and whether they record episodes.
+
+        The task's native vector env (which records raw episode scores itself) when it has one
+        and ``vectorizer="auto"``; else SB3's ``DummyVecEnv`` over ``task.make_env``, whose env
+        is opened once first to read its spaces and wrappers.
+        """
+        if self.vectorizer == "auto" and task.native_vector_env:
+            native = task.make_vector_env(num_envs)
+            self._fit_spaces(task, native.single_observation_space, native.single_action_space)
+            return GymnasiumVecEnv(native), True
+        probe = task.make_env()
+        try:
+            self._fit_spaces(task, probe.observation_space, probe.action_space)
+            own = records_episodes(probe)
+        finally:
+            probe.close()
+        return DummyVecEnv([task.make_env] * num_envs), own
 
     def _can_adapt(self, observation_space: gym.Space, action_space: gym.Space) -> bool:
         discrete = isinstance(action_space, gym.spaces.Discrete) and isinstance(
@@ -310,22 +326,14 @@ class ActorCritic:
                 param.copy_(old[name])
 
     def _vec_env(self, task: Task, seed: int) -> VecEnv:
-        """``n_envs`` copies of the task: its native vector env, or DummyVecEnv (+ VecMonitor).
+        """``n_envs`` seeded copies of the task for training (see :meth:`_make_envs`).
 
-        VecMonitor is added only if the env does not record its own episodes: an env that
-        does (Atari records raw game scores before reward clipping) keeps its
-        ``info["episode"]``, which VecMonitor would overwrite with the sum of the (clipped)
-        training rewards.
+        VecMonitor is added only if the envs do not record their own episodes: those that do
+        (Atari records raw game scores before reward clipping) keep their ``info["episode"]``,
+        which VecMonitor would overwrite with the sum of the (clipped) training rewards.
         """
-        check = self._check_task(task)
-        own = records_episodes(check)
-        check.close()
-        vec_env: VecEnv
-        if self.vectorizer == "auto" and task.native_vector_env:
-            vec_env = GymnasiumVecEnv(task.make_vector_env(self.n_envs))
-        else:
-            vec_env = DummyVecEnv([task.make_env] * self.n_envs)
-            vec_env = vec_env if own else VecMonitor(vec_env)
+        vec_env, own = self._make_envs(task, self.n_envs)
+        vec_env = vec_env if own else VecMonitor(vec_env)
         vec_env.seed(seed)
         return vec_env
 
@@ -404,13 +412,8 @@ class ActorCritic:
         """
         if self.eval_mode == "training":
             return self._training_score(task)
-        check = self._check_task(task)
-        own = records_episodes(check)
-        check.close()
-        if own and self.vectorizer == "auto" and task.native_vector_env:
-            vec_env: VecEnv = GymnasiumVecEnv(task.make_vector_env(min(self.n_envs, self.eval_episodes)))
-        else:
-            vec_env = DummyVecEnv([task.make_env])
+        native = self.vectorizer == "auto" and task.native_vector_env
+        vec_env, own = self._make_envs(task, min(self.n_envs, self.eval_episodes) if native else 1)
         vec_env.seed(derive_seed(seed, 3))
         try:
             if own:  # the env's own (raw) episode returns, not the sum of training rewards

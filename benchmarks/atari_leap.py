@@ -92,16 +92,15 @@ def held_out(dist, config: dict, algo: str, seed: int, init, out: Path, progress
     return evaluate(agent, dist, init, protocol, out=path, progress=progress).to_dict()
 
 
-def scores(dist, result: dict) -> dict[str, dict[str, list[float]]]:
-    """``{"auc"|"final"|"hns": {game: [per seed]}}`` from a result file's raw records."""
+def scores(result: dict) -> dict[str, dict[str, list[float]]]:
+    """``{"auc"|"final"|"hns": {game: [per seed]}}`` from a result file's records (``evaluate`` wrote the
+    human-normalised ``normalized_final``; ``None`` for a game without a reference)."""
     out: dict[str, dict[str, list[float]]] = {"auc": {}, "final": {}, "hns": {}}
-    tasks = {task.id: task for task in dist.tasks(result["protocol"]["split"])}
     for record in result["records"]:
-        task = tasks[record["task_id"]]
-        game = task.params["game"]
+        game = record["task_id"].split("/")[-1]
+        hns = record.get("normalized_final")
         out["auc"].setdefault(game, []).append(record["auc"])
         out["final"].setdefault(game, []).append(record["final"])
-        hns = dist.normalize_score(task, record["final"])
         out["hns"].setdefault(game, []).append(np.nan if hns is None else hns)
     return out
 
@@ -172,7 +171,7 @@ def main() -> None:
             run_dir = out / "runs" / f"{algo}_{seed}"
             init = meta_train_init(dist, config, algo, seed, run_dir, not args.no_progress)
             result = held_out(dist, config, algo, seed, init, out, not args.no_progress)
-            per = scores(dist, result)
+            per = scores(result)
             summary.setdefault(algo, {})[seed] = {
                 "auc": aggregate(per["auc"], seed),
                 "final_raw": aggregate(per["final"], seed),

@@ -34,7 +34,7 @@ import torch
 
 import metaenvs
 from agents import make_agent
-from agents.actor_critic import _resolve_policy_kwargs
+from agents.actor_critic import resolve_policy_kwargs
 from agents.vec_env import GymnasiumVecEnv
 from metaenvs.atari.games import gym_id
 from metaenvs.io import write_json_atomic
@@ -106,7 +106,7 @@ def a2c_steps_per_second(make_env, recipe: dict, steps: int) -> float:
     algo = A2C(
         recipe["policy"],
         env,
-        policy_kwargs=_resolve_policy_kwargs(recipe["policy_kwargs"]),
+        policy_kwargs=resolve_policy_kwargs(recipe["policy_kwargs"]),
         seed=0,
         **recipe["algo_kwargs"],
     )

@@ -148,7 +148,7 @@ class Task:
     @property
     def native_vector_env(self) -> bool:
         """Whether :meth:`make_vector_env` is the family's own fast vector env."""
-        return bool(getattr(self._distribution(), "native_vector_env", False))
+        return self._distribution().native_vector_env
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "split": self.split, "params": dict(self.params), "dist_id": self.dist_id}
@@ -167,6 +167,8 @@ class TaskDistribution(ABC):
 
     kind: ClassVar[str]
     seed_decides_splits: ClassVar[bool] = True
+    native_vector_env: ClassVar[bool] = False
+    """Whether :meth:`make_vector_env` is the family's own fast vector env (which records raw episodes)."""
     held_out_tasks_are_a_sample: ClassVar[bool] = True
     """Whether the held-out tasks are a sample of the distribution (bootstrap CIs then resample
     tasks too) or a fixed benchmark set, such as a list of games."""

@@ -74,7 +74,6 @@ class AtariGames(RLTaskDistribution):
                 "non_standard=True to use it, and its results will be marked non-standard."
             )
         self.frames = positive_int("frames", frames)
-        self.frames_per_step = self.config.frame_skip
 
     def _split_sizes(self) -> dict[str, int | None]:
         return {split: len(games) for split, games in self.lists.items() if games}
@@ -86,6 +85,11 @@ class AtariGames(RLTaskDistribution):
     def make_env(self, task: Task, render_mode: str | None = None) -> gym.Env:
         task = self.check_task(task)
         return make_atari_env(task.params["game"], self.config, render_mode=render_mode)
+
+    @property
+    def frames_per_step(self) -> int:  # type: ignore[override]
+        """Emulator frames per agent step: the config's frame skip."""
+        return self.config.frame_skip
 
     def make_vector_env(self, task: Task, num_envs: int, asynchronous: bool = False) -> VectorEnv:
         """``num_envs`` copies of the game in ale-py's native, threaded vector env (``asynchronous`` is moot).

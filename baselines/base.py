@@ -141,6 +141,14 @@ class MetaLearner(Hook):
         for name, value in contribution.items():
             setattr(self, name, _merged(getattr(self, name), value))
 
+    @property
+    def starts_tasks_fresh(self) -> bool:
+        """Whether every task starts from the agent's init for the task's seed before the hooks write
+        the initialization: true when only a subset is meta-learned (``params=[...]``), so the other
+        parameters never carry over from the previous task and a task's result depends only on the
+        initialization and its seed (what makes resumed, batched and distributed runs agree)."""
+        return self.param_prefixes is not None
+
     def supports_batched(self) -> bool:
         """Whether a batched agent may run this learner's meta-batches at once (``learn_batch``).
 

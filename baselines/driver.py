@@ -198,7 +198,7 @@ def _learn_batched(
     """The whole meta-batch at once on a batched agent (``vmap``)."""
     if getattr(meta_learner, "functional", False):
         return meta_learner.learn_batch(agent, tasks, inner_steps, seeds)
-    fresh = meta_learner.param_prefixes is not None  # as executors.learn_one does for subset learners
+    fresh = meta_learner.starts_tasks_fresh
     return agent.learn_batch(tasks, inner_steps, hooks=[meta_learner], seeds=seeds, fresh_starts=fresh)
 
 
@@ -206,6 +206,9 @@ def _learn_in_lockstep(
     replicas: list[Any], tasks: list, inner_steps: int, meta_learner: MetaLearner, seed: int, step: int
 ) -> list[Any]:
     """Run the meta-batch with one agent replica per task, one inner step of each task in turn."""
+    if meta_learner.starts_tasks_fresh:
+        for i, replica in enumerate(replicas[: len(tasks)]):
+            replica.reset(task_seed(seed, step, i))
     if all(hasattr(replica, "learn_steps") for replica in replicas):
         return run_cooperatively(
             [

@@ -16,18 +16,17 @@ from agents.curves import LearningCurve
 from baselines.base import MetaLearner
 
 
-def learn_one(agent: Any, learner: MetaLearner, task: Any, steps: int, seed: int) -> LearningCurve:
-    """One task from reset accumulators: the learner's functional loop, or the agent's hooked ``learn``.
-
-    When the learner meta-learns a subset of the parameters (``params=[...]``, e.g. Leap on
-    an Atari encoder), the others start every task from the agent's init for the task's
-    seed, never from whatever the previous task left: a task's result then depends only on
-    the initialization and its seed, so resumed and distributed runs give the same bits.
-    """
-    learner.reset_accumulators()
+def learn_one(
+    agent: Any, learner: MetaLearner, task: Any, steps: int, seed: int, fresh_accumulators: bool = True
+) -> LearningCurve:
+    """One task (from reset accumulators unless told otherwise): the learner's functional loop, or the
+    agent's hooked ``learn`` from a fresh start where the learner asks for one
+    (:attr:`~baselines.base.MetaLearner.starts_tasks_fresh`)."""
+    if fresh_accumulators:
+        learner.reset_accumulators()
     if getattr(learner, "functional", False):
         return learner.learn_task(agent, task, steps, seed)
-    if learner.param_prefixes is not None:
+    if learner.starts_tasks_fresh:
         agent.reset(seed)
     return agent.learn(task, steps, hooks=[learner], seed=seed)
 
@@ -53,15 +52,10 @@ def run_local(
 ) -> list[LearningCurve]:
     """The meta-batch task after task in this process."""
     if not declares_contributions(learner):
-        learn = learner.learn_task if getattr(learner, "functional", False) else None
-        curves = []
-        for task, seed in zip(tasks, seeds, strict=True):
-            if learn is None and learner.param_prefixes is not None:
-                agent.reset(seed)  # as learn_one does
-            curves.append(
-                learn(agent, task, steps, seed) if learn else agent.learn(task, steps, [learner], seed)
-            )
-        return curves
+        return [
+            learn_one(agent, learner, task, steps, seed, fresh_accumulators=False)
+            for task, seed in zip(tasks, seeds, strict=True)
+        ]
     curves, contributions = [], []
     for task, seed in zip(tasks, seeds, strict=True):
         curves.append(learn_one(agent, learner, task, steps, seed))

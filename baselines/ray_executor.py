@@ -87,8 +87,14 @@ class LockstepWorker:
         self.curve: LearningCurve | None = None
         self.error: BaseException | None = None
 
-    def start(self, task: Any, steps: int, seed: int, init: Mapping[str, torch.Tensor]) -> int:
-        """Begin ``task`` from ``init`` (the thread waits for the first :meth:`advance`); the pid."""
+    def start(
+        self, task: Any, steps: int, seed: int, init: Mapping[str, torch.Tensor], fresh: bool = False
+    ) -> int:
+        """Begin ``task`` from ``init`` (the thread waits for the first :meth:`advance`); the pid.
+
+        ``fresh``: reset the agent with the task's seed first (``MetaLearner.starts_tasks_fresh``)."""
+        if fresh:
+            self.agent.reset(seed)
         self.pause, self.curve, self.error = _Pause(init), None, None
         self.names = list(init)
         self.thread = threading.Thread(target=self._learn, args=(task, steps, seed), daemon=True)
@@ -154,6 +160,7 @@ class RayExecutor:
                     "token-authentication docs), or pass no address for a local Ray instance."
                 ) from exc
         self.max_retries = int(max_retries)
+        self._fresh = False  # of the current lockstep meta-batch (MetaLearner.starts_tasks_fresh)
         self.threads = torch.get_num_threads()
         self.agent_ref = ray.put(agent)
         self._task = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_run_task)
@@ -191,9 +198,11 @@ class RayExecutor:
             )
         jobs = list(zip(tasks, seeds, strict=True))
         init = learner.initialization()
+        self._fresh = learner.starts_tasks_fresh
         while len(self._actors) < len(jobs):
             self._actors.append(self._worker_cls.remote(self.agent_ref, self.threads))
-        self._get([a.start.remote(t, steps, s, init) for a, (t, s) in zip(self._actors, jobs, strict=False)])
+        actors = zip(self._actors, jobs, strict=False)
+        self._get([actor.start.remote(task, steps, s, init, self._fresh) for actor, (task, s) in actors])
         shifts: list[list[torch.Tensor]] = []
         while True:
             params = [self._advance(i, jobs[i], steps, init, shifts) for i in range(len(jobs))]
@@ -224,7 +233,7 @@ class RayExecutor:
     def _replay(self, job: tuple, steps: int, init: Any, shifts: list) -> Any:
         """A fresh actor that has re-run ``job`` through the recorded shifts (deterministic)."""
         actor = self._worker_cls.remote(self.agent_ref, self.threads)
-        self._get([actor.start.remote(job[0], steps, job[1], init)])
+        self._get([actor.start.remote(job[0], steps, job[1], init, self._fresh)])
         for shift in shifts:
             self._get([actor.advance.remote()])
             self._get([actor.shift.remote(shift)])

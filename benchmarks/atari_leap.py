@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +82,8 @@ def held_out(dist, config: dict, algo: str, seed: int, init, out: Path, progress
     path = out / f"eval_{algo}_{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    protocol = replace(
-        dist.protocol,
-        budget=config["eval"]["frames"] // dist.frames_per_step,
-        seeds=tuple(config["eval"]["seeds"]),
+    protocol = dist.protocol.customised(
+        budget=config["eval"]["frames"] // dist.frames_per_step, seeds=tuple(config["eval"]["seeds"])
     )
     agent = build_agent(dist, config, seed)
     return evaluate(agent, dist, init, protocol, out=path, progress=progress).to_dict()

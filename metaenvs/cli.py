@@ -104,9 +104,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
     if args.budget is not None:
         changes["budget"] = args.budget
-    if changes:  # a custom protocol; one whose env departs from a standard stays marked non-standard
-        marked = protocol.name.endswith("-nonstandard")
-        protocol = protocol.replace(**changes, name="custom-nonstandard" if marked else "custom")
+    if changes:
+        protocol = protocol.customised(**changes)
     agent = make_agent(dist, seed=0)
     commands = [*args.prior_command, _command_line("evaluate", args.argv)]
     result = evaluate(

@@ -13,6 +13,10 @@ from metaenvs.errors import InvalidArgumentError
 BUDGET_UNITS = ("inner_steps", "timesteps")
 
 
+NONSTANDARD = "-nonstandard"
+"""Suffix of the name of a protocol whose env departs from its family's standard."""
+
+
 def canonical_json(data: Any) -> str:
     """JSON with sorted keys and no whitespace: the form every hash in the suite is taken of."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -92,3 +96,10 @@ class Protocol:
     def replace(self, **changes: Any) -> Protocol:
         """A copy with some fields changed (its hash changes too)."""
         return Protocol.from_dict({**self.to_dict(), **changes})
+
+    def customised(self, **changes: Any) -> Protocol:
+        """A copy with changed budget, seeds or split, named ``custom`` so that it never passes for the
+        official recipe; a protocol marked ``-nonstandard`` (an env departing from a standard) stays
+        marked."""
+        marked = self.name.endswith(NONSTANDARD)
+        return self.replace(**changes, name=f"custom{NONSTANDARD}" if marked else "custom")

@@ -13,7 +13,7 @@ from metaenvs.atari.games import has_reference, human_normalized
 from metaenvs.atari.vector import make_atari_vector_env
 from metaenvs.core import RLTaskDistribution, Task
 from metaenvs.errors import InvalidArgumentError, require
-from metaenvs.protocol import Protocol
+from metaenvs.protocol import NONSTANDARD, Protocol
 from metaenvs.validation import positive_int
 
 
@@ -105,11 +105,11 @@ class AtariGames(RLTaskDistribution):
         """Refuse an env config that departs from Machado et al. unless the protocol says non-standard."""
         config = AtariConfig.from_dict(dict(protocol.env))
         deviations = config.deviations()
-        if deviations and not protocol.name.endswith("-nonstandard"):
+        if deviations and not protocol.name.endswith(NONSTANDARD):
             raise InvalidArgumentError(
                 f"Protocol {protocol.id} is named standard but its Atari config departs from Machado et al. "
-                f"(2018) in {deviations} (value, standard). Name it '{MACHADO_2018}-nonstandard' to evaluate "
-                "under it; standard and non-standard results are never compared."
+                f"(2018) in {deviations} (value, standard). Name it '{MACHADO_2018}{NONSTANDARD}' to "
+                "evaluate under it; standard and non-standard results are never compared."
             )
 
     def normalize_score(self, task: Task, score: float) -> float | None:
@@ -131,7 +131,7 @@ class AtariGames(RLTaskDistribution):
         }
         return Protocol(
             dist_id=self.id,
-            name=f"{MACHADO_2018}-nonstandard" if self.non_standard else MACHADO_2018,
+            name=f"{MACHADO_2018}{NONSTANDARD}" if self.non_standard else MACHADO_2018,
             budget=self.frames // self.config.frame_skip,
             budget_unit="timesteps",
             seeds=(0, 1, 2),

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metaenvs.data import integrity
 from metaenvs.data.download import ENV_VAR, data_dir, download
 from metaenvs.errors import DataError, InvalidArgumentError
 from metaenvs.io import sha256_file
@@ -121,52 +122,75 @@ def _member_problems(path: Path, members: Mapping[str, str]) -> list[str]:
                 if member not in names:
                     problems.append(f"member {member} is missing")
                     continue
-                got = hashlib.sha256(zf.read(member)).hexdigest()
+                got = hashlib.sha256(integrity.read_member(zf, member)).hexdigest()
                 if got != expected:
                     problems.append(f"member {member} has sha256 {got}, expected {expected}")
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         problems.append(f"not a readable zip ({exc})")
     return problems
 
 
-def _stamp(path: Path) -> Path:
-    return path.parent / f".{path.name}.verified"
+def _expectation(remote: RemoteFile) -> str:
+    members = ",".join(f"{k}={v}" for k, v in sorted(remote.members.items()))
+    return f"size={remote.size};sha256={remote.sha256};md5={remote.md5};members={members}"
 
 
-def file_problems(path: Path, remote: RemoteFile) -> list[str]:
+def file_problems(path: Path, remote: RemoteFile, rehash: bool = False) -> list[str]:
     """Why ``path`` is not a good copy of ``remote`` (an empty list if it is).
 
-    A successful check is remembered in a stamp file keyed by size and mtime, so large
-    files are hashed once, not at every load.
+    A successful check is remembered in a stamp (see :mod:`metaenvs.data.integrity`) that records
+    the file's sha256, size, mtime, ctime and inode, so large files are hashed once, not at every
+    load; any change to the file makes it hashed again.
+
+    Args:
+        path: The file.
+        remote: What it should be.
+        rehash: Ignore the stamp and hash the file again (``metaenvs data verify`` does).
+
+    Returns:
+        ``["missing"]`` if nothing is at ``path``; otherwise one line per problem, each naming the
+        expected and the actual value.
     """
-    if not path.is_file():
+    if not os.path.lexists(path):
         return ["missing"]
-    stat = path.stat()
-    key = f"{stat.st_size}:{stat.st_mtime_ns}:{remote.sha256}:{remote.md5}"
-    stamp = _stamp(path)
-    if stamp.is_file() and stamp.read_text() == key:
-        return []
+    try:
+        st = integrity.regular_file(path, limit=1 << 62)
+    except DataError as exc:
+        return [str(exc)]
+    expected = _expectation(remote)
+    if not rehash:
+        stamped = integrity.stamped_sha256(path, st, expected)
+        if stamped is not None and (remote.sha256 is None or stamped == remote.sha256):
+            return []
+    try:
+        got, st, started = integrity.hash_file(path)
+    except OSError as exc:
+        return [f"not readable ({exc.strerror or exc})"]
     problems = []
-    if remote.size is not None and stat.st_size != remote.size:
-        problems.append(f"size {stat.st_size} bytes, expected {remote.size}")
-    elif remote.sha256 is not None:
-        got = sha256_file(path)
+    if remote.size is not None and st.st_size != remote.size:
+        problems.append(f"size {st.st_size} bytes, expected {remote.size}")
+    if remote.sha256 is not None:
         if got != remote.sha256:
             problems.append(f"sha256 {got}, expected {remote.sha256}")
-    elif remote.md5 is not None:
-        got = _md5(path)
-        if got != remote.md5:
-            problems.append(f"md5 {got}, expected {remote.md5}")
+    elif remote.md5 is not None and not problems:
+        md5 = _md5(path)
+        if md5 != remote.md5:
+            problems.append(f"md5 {md5}, expected {remote.md5} (sha256 {got})")
     if not problems and remote.members:
         problems = _member_problems(path, remote.members)
     if not problems:
-        with contextlib.suppress(OSError):  # a read-only data folder: verify again next time
-            stamp.write_text(key)
+        integrity.write_stamp(path, got, st, started, expected)
     return problems
 
 
+def _compact_problems(path: Path, ds: DatasetEntry, rehash: bool = False) -> list[str]:
+    """Why the compact file ``path`` of ``ds`` is not usable (``["missing"]`` if absent)."""
+    remote = RemoteFile(path.name, "", sha256=ds.compact_sha256)
+    return file_problems(path, remote, rehash=rehash)
+
+
 def _compact_ok(path: Path, ds: DatasetEntry) -> bool:
-    return path.is_file() and (ds.compact_sha256 is None or sha256_file(path) == ds.compact_sha256)
+    return not _compact_problems(path, ds)
 
 
 def canonical_paths(name: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -180,13 +204,16 @@ def fetch_command(name: str) -> str:
     return f"metaenvs data fetch {name}"
 
 
-def _missing_message(ds: DatasetEntry, root: Path, problems: dict[str, list[str]]) -> str:
+def _missing_message(
+    ds: DatasetEntry, root: Path, problems: dict[str, list[str]], compact: list[str] | None = None
+) -> str:
     lines = [f"Data set {ds.name!r} ({ds.title}) is not usable in {root}:"]
     for f in ds.files:
         state = "; ".join(problems.get(f.filename, [])) or "ok"
         lines.append(f"  - {root / ds.name / f.filename}: {state}. Download {f.url}")
     if ds.compact:
-        lines.append(f"  (or our compact form {root / ds.compact})")
+        state = "" if not compact or compact == ["missing"] else f", which is corrupt: {'; '.join(compact)}"
+        lines.append(f"  (or our compact form {root / ds.compact}{state})")
     lines.append(
         f"Fetch it with `{fetch_command(ds.name)}`, put the files where listed, "
         f"or set {ENV_VAR} to a folder that holds them."
@@ -194,8 +221,15 @@ def _missing_message(ds: DatasetEntry, root: Path, problems: dict[str, list[str]
     return "\n".join(lines)
 
 
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
 def locate(name: str, root: str | os.PathLike | None = None, download_missing: bool | None = None) -> Located:
     """Find data set ``name``, downloading its canonical files if needed and allowed.
+
+    Reading creates nothing: no folder is made unless a download is attempted, and a failed
+    download removes the folders it made.
 
     Args:
         name: Catalogue name (``metaenvs data verify`` lists them).
@@ -204,7 +238,7 @@ def locate(name: str, root: str | os.PathLike | None = None, download_missing: b
 
     Raises:
         DataError: If the data set is neither present nor downloadable; the message names each
-            file, its URL, where it goes and the command that fetches it.
+            file, its state, its URL, where it goes and the command that fetches it.
     """
     ds = entry(name)
     folder = data_dir(root)
@@ -212,12 +246,13 @@ def locate(name: str, root: str | os.PathLike | None = None, download_missing: b
     problems = {f.filename: file_problems(paths[f.filename], f) for f in ds.files}
     if not any(problems.values()):
         return Located(name, "canonical", paths)
-    if ds.compact and _compact_ok(folder / ds.compact, ds):
+    compact = _compact_problems(folder / ds.compact, ds) if ds.compact else None
+    if ds.compact and not compact:
         return Located(name, "compact", {ds.compact: folder / ds.compact})
     if download_missing is None:
-        download_missing = os.environ.get(OFFLINE_VAR, "") not in ("1", "true", "yes")
+        download_missing = not _offline()
     if not download_missing:
-        raise DataError(_missing_message(ds, folder, problems))
+        raise DataError(_missing_message(ds, folder, problems, compact))
     return Located(name, "canonical", fetch(name, folder))
 
 
@@ -226,20 +261,38 @@ def has_checksum(remote: RemoteFile) -> bool:
     return bool(remote.sha256 or remote.md5 or remote.members)
 
 
+def _made_folders(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, deepest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
 def fetch(
-    name: str, root: str | os.PathLike | None = None, allow_unverified: bool = False
+    name: str,
+    root: str | os.PathLike | None = None,
+    allow_unverified: bool = False,
+    deadline: float | None = None,
 ) -> dict[str, Path]:
     """Download every canonical file of ``name`` that is missing or corrupt, and verify it.
+
+    Each download is capped at the catalogue's size for the file and must finish within
+    ``deadline`` seconds (see :func:`metaenvs.data.download.download`).
 
     Args:
         name: Catalogue name.
         root: Data folder.
         allow_unverified: Also download files for which no checksum is on record (their sha256
             is then in the returned paths' ``.sha256`` side files, to compare by hand).
+        deadline: Wall-clock limit per file, in seconds; defaults to ``METAENVS_DOWNLOAD_DEADLINE``.
 
     Raises:
         DataError: If a download fails or a file does not match its checksums, or has no
-            checksum on record and ``allow_unverified`` is false; nothing unverified is left.
+            checksum on record and ``allow_unverified`` is false; nothing unverified is left,
+            and no empty folder either.
     """
     ds = entry(name)
     paths = canonical_paths(name, root)
@@ -253,29 +306,41 @@ def fetch(
                 f"download could not be verified. Download it yourself and place it at {path}, or run "
                 f"`{fetch_command(name)} --allow-unverified` to download it and print its sha256."
             )
+        made = _made_folders(path)
         try:
-            download(remote.url, path, remote.sha256)
+            download(remote.url, path, remote.sha256, max_bytes=remote.size, deadline=deadline)
+            if not has_checksum(remote):
+                path.with_name(path.name + ".sha256").write_text(f"{sha256_file(path)}  {path.name}\n")
+            problems = file_problems(path, remote, rehash=True)
+            if problems:
+                path.unlink(missing_ok=True)
+                raise DataError(
+                    f"{remote.url} downloaded but failed verification ({'; '.join(problems)}); it was "
+                    f"removed. The publisher may have changed the file: report it, or place a good copy "
+                    f"at {path}."
+                )
         except DataError as exc:
+            for folder in made:  # deepest first; a folder something else wrote into stays
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            if "failed verification" in str(exc):
+                raise
             state = {f.filename: file_problems(paths[f.filename], f) for f in ds.files}
             raise DataError(f"{exc}\n{_missing_message(ds, data_dir(root), state)}") from exc
-        if not has_checksum(remote):
-            path.with_name(path.name + ".sha256").write_text(f"{sha256_file(path)}  {path.name}\n")
-        problems = file_problems(path, remote)
-        if problems:
-            path.unlink(missing_ok=True)
-            raise DataError(
-                f"{remote.url} downloaded but failed verification ({'; '.join(problems)}); it was "
-                f"removed. The publisher may have changed the file: report it, or place a good copy "
-                f"at {path}."
-            )
     return paths
 
 
+def _report_line(path: Path, problems: list[str], name: str) -> str:
+    return f"{path}: {'; '.join(problems)}; get a good copy with `{fetch_command(name)}`"
+
+
 def verify(root: str | os.PathLike | None = None) -> dict[str, dict[str, str]]:
-    """Check every catalogue data set in the data folder.
+    """Check every catalogue data set in the data folder, hashing every present file again.
 
     Returns:
-        ``name -> {"form": canonical|compact|missing, "detail": ...}``.
+        ``name -> {"form": canonical|compact|corrupt|missing, "detail": ...}``. ``corrupt`` means
+        a file is present but fails its checks (the detail names each such file, its expected
+        and actual sha256 and the fetch command), even when another form is usable.
     """
     from metaenvs.data import sources  # noqa: F401
 
@@ -284,13 +349,27 @@ def verify(root: str | os.PathLike | None = None) -> dict[str, dict[str, str]]:
     for name in sorted(CATALOG):
         ds = CATALOG[name]
         paths = canonical_paths(name, folder)
-        problems = {f.filename: file_problems(paths[f.filename], f) for f in ds.files}
-        if not any(problems.values()):
+        problems = {f.filename: file_problems(paths[f.filename], f, rehash=True) for f in ds.files}
+        compact = _compact_problems(folder / ds.compact, ds, rehash=True) if ds.compact else ["missing"]
+        bad = [_report_line(paths[k], v, name) for k, v in problems.items() if v and v != ["missing"]]
+        if compact != ["missing"] and compact:
+            bad.append(_report_line(folder / ds.compact, compact, name))
+        if bad:
+            usable = (
+                " (the canonical files are usable)"
+                if not any(problems.values())
+                else " (the compact form is usable)"
+                if not compact
+                else ""
+            )
+            report[name] = {"form": "corrupt", "detail": " | ".join(bad) + usable}
+        elif not any(problems.values()):
             report[name] = {"form": "canonical", "detail": f"{len(ds.files)} file(s) verified"}
-        elif ds.compact and _compact_ok(folder / ds.compact, ds):
+        elif not compact:
             report[name] = {"form": "compact", "detail": str(folder / ds.compact)}
         else:
-            bad = [f"{k}: {'; '.join(v)}" for k, v in problems.items() if v and v != ["missing"]]
-            detail = "; ".join(bad) if bad else "not present"
-            report[name] = {"form": "corrupt" if bad else "missing", "detail": detail}
+            report[name] = {
+                "form": "missing",
+                "detail": f"not present; fetch it with `{fetch_command(name)}`",
+            }
     return report

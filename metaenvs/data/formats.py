@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from metaenvs.data.integrity import max_bytes, read_file, read_limited, read_member, regular_file
 from metaenvs.errors import DataError
 
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+PNG_MAX_BYTES = 16 << 20  # one Omniglot drawing is a few hundred bytes
 OMNIGLOT_PNG = re.compile(
     r"(?:^|/)(?P<alphabet>[^/]+)/character(?P<number>\d+)/(?P<id>\d{4})_(?P<drawer>\d{2})\.png$"
 )
@@ -33,7 +35,14 @@ OMNIGLOT_PNG = re.compile(
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (``.gz`` or plain) into an array of its declared type and shape."""
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    regular_file(path)
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
+            raw = read_limited(fh, str(path))
+    except (OSError, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path} is not a readable IDX file ({exc}); fetch it again.") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}).")
     ndim = raw[3]
@@ -54,13 +63,9 @@ def read_cifar_binary(
     """
     record = label_bytes + 3 * 32 * 32
     chunks = []
-    with tarfile.open(archive, "r:*") as tar:
+    with _open_tar(archive) as tar:
         for name in members:
-            try:
-                fh = tar.extractfile(name)
-            except KeyError as exc:
-                raise DataError(f"{archive} has no member {name}; is it the binary version?") from exc
-            raw = np.frombuffer(fh.read(), dtype=np.uint8)
+            raw = np.frombuffer(_tar_member(tar, archive, name), dtype=np.uint8)
             if raw.size % record:
                 raise DataError(f"{archive}:{name} is not a whole number of {record}-byte records.")
             chunks.append(raw.reshape(-1, record))
@@ -69,17 +74,53 @@ def read_cifar_binary(
     return np.ascontiguousarray(images), rows[:, :label_bytes].copy()
 
 
+def _open_tar(archive: str | Path) -> tarfile.TarFile:
+    regular_file(archive)
+    try:
+        return tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{archive} is not a readable tar archive ({exc}); fetch it again.") from exc
+
+
+def _tar_member(tar: tarfile.TarFile, archive: str | Path, name: str) -> bytes:
+    """The bytes of a regular member of ``tar``, at most :func:`max_bytes` of them."""
+    try:
+        info = tar.getmember(name)
+    except KeyError as exc:
+        raise DataError(f"{archive} has no member {name}; is it the binary version?") from exc
+    if not info.isfile():
+        raise DataError(f"{archive}:{name} is not a regular file member.")
+    if info.size > max_bytes():
+        raise DataError(
+            f"{archive}:{name} is {info.size} bytes, more than the {max_bytes()}-byte limit; if it is "
+            "genuine, raise METAENVS_MAX_FILE_BYTES."
+        )
+    try:
+        return read_limited(tar.extractfile(info), f"{archive}:{name}")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{archive}:{name} cannot be read ({exc}); fetch the archive again.") from exc
+
+
 def read_tar_text(archive: str | Path, member: str) -> list[str]:
     """Non-empty lines of a text member of a tar archive."""
-    with tarfile.open(archive, "r:*") as tar:
-        return [line.strip() for line in tar.extractfile(member).read().decode().splitlines() if line.strip()]
+    with _open_tar(archive) as tar:
+        text = _tar_member(tar, archive, member).decode("utf-8", errors="replace")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read SVHN's ``*_32x32.mat``: images NHWC uint8 and labels 0-9 (the file stores 0 as 10)."""
     from scipy.io import loadmat
 
-    mat = loadmat(str(path))
+    regular_file(path)
+    try:
+        mat = loadmat(str(path))
+    except (ValueError, TypeError, OSError) as exc:
+        raise DataError(f"{path} is not a readable MATLAB file ({exc}); fetch it again.") from exc
+    if "X" not in mat or "y" not in mat:
+        raise DataError(f"{path} has no X and y arrays; is it SVHN's *_32x32.mat?")
     images = np.ascontiguousarray(mat["X"].transpose(3, 0, 1, 2)).astype(np.uint8)
     labels = mat["y"].reshape(-1).astype(np.int64) % 10
     return images, labels
@@ -95,12 +136,12 @@ def read_omniglot_zip(path: str | Path) -> dict[str, np.ndarray]:
     from PIL import Image
 
     records = []
-    with zipfile.ZipFile(path) as zf:
+    with _open_zip(path) as zf:
         for name in zf.namelist():
             match = OMNIGLOT_PNG.search(name)
             if match is None:
                 continue
-            with Image.open(io.BytesIO(zf.read(name))) as im:
+            with Image.open(io.BytesIO(read_member(zf, name, PNG_MAX_BYTES))) as im:
                 pixels = np.asarray(im.convert("1"), dtype=bool)
             records.append(
                 (int(match["id"]), int(match["drawer"]), match["alphabet"], int(match["number"]), pixels)
@@ -115,6 +156,14 @@ def read_omniglot_zip(path: str | Path) -> dict[str, np.ndarray]:
         "char_id": np.array([r[0] for r in records], dtype=np.int64),
         "drawer": np.array([r[1] for r in records], dtype=np.int64),
     }
+
+
+def _open_zip(path: str | Path) -> zipfile.ZipFile:
+    regular_file(path)
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable zip archive ({exc}); fetch it again.") from exc
 
 
 def area_resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -141,11 +190,12 @@ def read_movielens(path: str | Path, member: str) -> np.ndarray:
         An int64 array of rows ``(user, item, rating, timestamp)`` in file order.
     """
     path = Path(path)
+    regular_file(path)
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            text = zf.read(member).decode("latin-1")
+        with _open_zip(path) as zf:
+            text = read_member(zf, member).decode("latin-1")
     else:
-        text = path.read_text(encoding="latin-1")
+        text = read_file(path).decode("latin-1")
     sep = "::" if "::" in text[:200] else None
     rows = [line.split(sep) for line in text.splitlines() if line.strip()]
     try:
@@ -166,14 +216,15 @@ def read_jester(path: str | Path, member: str | None = None) -> np.ndarray:
         float64 array ``(n_users, 101)`` with 99 marking "not rated", as published.
     """
     path = Path(path)
+    regular_file(path)
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
+        with _open_zip(path) as zf:
             names = [member] if member else [n for n in zf.namelist() if n.endswith((".xls", ".csv"))]
             if not names:
                 raise DataError(f"{path} holds no .xls or .csv Jester sheet.")
-            data, name = zf.read(names[0]), names[0]
+            data, name = read_member(zf, names[0]), names[0]
     else:
-        data, name = path.read_bytes(), path.name
+        data, name = read_file(path), path.name
     if name.endswith(".xls"):
         try:
             import xlrd
@@ -183,8 +234,14 @@ def read_jester(path: str | Path, member: str | None = None) -> np.ndarray:
             ) from exc
         sheet = xlrd.open_workbook(file_contents=data).sheet_by_index(0)
         return np.array([sheet.row_values(i) for i in range(sheet.nrows)], dtype=np.float64)
-    rows = list(csv.reader(io.StringIO(data.decode())))
-    return np.array([[float(v) for v in row] for row in rows if row], dtype=np.float64)
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode())))
+        table = np.array([[float(v) for v in row] for row in rows if row], dtype=np.float64)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{path}: {name} is not a Jester sheet of numbers ({exc}).") from exc
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise DataError(f"{path}: {name} is not a Jester sheet (expected a count column, then one per joke).")
+    return table
 
 
 def read_ratings_csv(
@@ -200,6 +257,7 @@ def read_ratings_csv(
     Returns:
         ``(users, items, ratings)``: users and items as strings, ratings as float64.
     """
+    regular_file(path)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [row for row in csv.reader(fh, delimiter=delimiter) if row]
     if not rows:

@@ -62,12 +62,18 @@ def global_norm(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 
 def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> float:
-    """Return the global L2 norm of ``tensors``; raise :class:`NonFiniteError` if any value is NaN or Inf."""
+    """Return the global L2 norm of ``tensors``; raise :class:`NonFiniteError` if any value is NaN or Inf.
+
+    The norm of finite values that overflow in their own dtype (a float32 entry of 1e25) is taken in
+    float64, so it is finite whenever every value is.
+    """
     norm = float(global_norm(tensors))
     if math.isfinite(norm):
         return norm
-    bad = next((n for n, v in tensors.items() if not bool(torch.isfinite(v).all())), "?")
+    bad = next((n for n, v in tensors.items() if not bool(torch.isfinite(v).all())), None)
+    if bad is None:
+        return float(torch.linalg.vector_norm(torch.stack([v.double().norm() for v in tensors.values()])))
     raise NonFiniteError(
-        f"{what}: parameter {bad!r} holds NaN or Inf. Lower the learning rate or "
+        f"{what}: {bad!r} holds NaN or Inf. Lower the learning rate or "
         "meta step size, or check the data; nothing was saved."
     )

@@ -99,9 +99,10 @@ class SupervisedAgent:
     @classmethod
     def for_distribution(cls, dist: Any, seed: int = 0, **overrides: Any) -> SupervisedAgent:
         """Build the agent a distribution's protocol prescribes (shapes read from one test task)."""
-        recipe = {k: v for k, v in dist.protocol.agent.items() if k != "type"}
+        recipe = {k: v for k, v in dist.protocol.agent.items() if k not in ("type", "model")}
+        model = dist.protocol.agent.get("model", dist.default_model)
         data = dist.tasks(dist.protocol.split)[0].load()
-        kwargs = {"model_spec": dict(dist.default_model), **recipe, **overrides}
+        kwargs = {"model_spec": dict(model), **recipe, **overrides}
         return cls(data.input_shape, data.n_outputs, seed=seed, **kwargs)
 
     def hyperparameters(self) -> dict[str, Any]:

@@ -94,6 +94,9 @@ class AMAML(SecondOrderLearner):
             "prox": self.prox,
         }
 
+    def stored_states(self, agent: Any, steps: int) -> int:
+        return max(1, round(agent.lr * steps / self.step)) + 1
+
     def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
         gradient = self.meta_gradient_for(agent, task, agent.lr * steps)
         self.add_task_gradient(gradient)

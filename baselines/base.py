@@ -16,6 +16,7 @@ an optional linear annealing of the meta learning rate (Reptile's schedule).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ import torch
 
 from agents.hooks import Hook, TaskEndContext, TaskStartContext
 from agents.parameters import check_finite, copy_into, snapshot
-from metaenvs.errors import InvalidArgumentError, NonFiniteError
+from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError, NonFiniteError
 from metaenvs.validation import non_negative_float, one_of
 
 META_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -51,6 +52,8 @@ class MetaLearner(Hook):
     accumulators: ClassVar[tuple[str, ...]] = ()
     """Attributes that hold what the current meta-batch contributed (see :meth:`contribution`)."""
     required_capabilities: tuple[str, ...] = ("first_order",)
+    updates_initialization: ClassVar[bool] = True
+    """Whether :meth:`meta_update` moves the initialization (``Scratch`` does not)."""
 
     def __init__(
         self,
@@ -166,23 +169,54 @@ class MetaLearner(Hook):
 
         Returns:
             Statistics of the update (meta learning rate, gradient norm).
+
+        Raises:
+            IncompatibleAgentError: If the learner moves the initialization but the meta-batch gave
+                it nothing to move it by (no task reached ``on_task_end`` or fired an inner step).
+            NonFiniteError: If the gradient, the new initialization or the meta-optimizer's state is
+                not finite (all are rolled back first).
         """
-        stats = self.apply_meta_gradient(self.meta_gradient())
+        grads = self.meta_gradient()
+        if grads is None and self.updates_initialization:
+            raise IncompatibleAgentError(
+                f"{type(self).__name__}: the meta-batch produced no meta-gradient: no task reported its "
+                "inner steps or its end to the hooks. The agent's learn() did not fire the hook events "
+                "(an agent or library version whose training loop the hooks do not reach?); the "
+                "initialization was left unchanged."
+            )
+        stats = self.apply_meta_gradient(grads) if grads is not None else self._idle_stats()
         self.meta_step += 1
         self.reset_accumulators()
         return stats
 
-    def apply_meta_gradient(self, grads: Mapping[str, torch.Tensor] | None) -> dict[str, float]:
-        """One step of the meta-optimizer along ``grads``; rolled back if the result is not finite."""
+    def _idle_stats(self) -> dict[str, float]:
+        return {"meta_lr": self.current_meta_lr(), "meta_grad_norm": 0.0}
+
+    def apply_meta_gradient(self, grads: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        """One step of the meta-optimizer along ``grads``; rolled back if anything becomes non-finite.
+
+        Args:
+            grads: Descent direction per meta-learned parameter name (a subset is allowed).
+
+        Raises:
+            InvalidArgumentError: ``grads`` is ``None`` or names no meta-learned parameter.
+            NonFiniteError: The gradient, the updated initialization or the meta-optimizer's state
+                (e.g. Adam's ``exp_avg_sq`` after a 1e25 gradient) is not finite; the initialization
+                and the optimizer state are restored before raising.
+        """
         if self.meta_optimizer is None:
             raise InvalidArgumentError(f"{type(self).__name__} was not initialized; call initialize(agent).")
+        if grads is None or not any(name in grads for name in self.init):
+            got = None if grads is None else sorted(grads)[:5]
+            raise InvalidArgumentError(
+                f"{type(self).__name__}.apply_meta_gradient needs a gradient for the meta-learned "
+                f"parameters {sorted(self.init)[:5]}, got {got}."
+            )
         lr = self.current_meta_lr()
-        stats = {"meta_lr": lr, "meta_grad_norm": 0.0}
-        if grads is None:
-            return stats
         grad_norm = check_finite(grads, f"{type(self).__name__} meta-gradient")
         names = list(self.init)
         backup = torch._foreach_mul([self.init[k].detach() for k in names], 1.0)
+        optimizer_backup = copy.deepcopy(self.meta_optimizer.state_dict())
         for group in self.meta_optimizer.param_groups:
             group["lr"] = lr
         for name, value in self.init.items():
@@ -191,13 +225,14 @@ class MetaLearner(Hook):
         self.meta_optimizer.zero_grad(set_to_none=True)
         try:
             check_finite(self.init, f"{type(self).__name__} meta-update")
+            check_finite(_optimizer_state(self.meta_optimizer), f"{type(self).__name__} meta-optimizer state")
         except NonFiniteError:
             with torch.no_grad():
                 for name, value in zip(names, backup, strict=True):
                     self.init[name].copy_(value)
+            self.meta_optimizer.load_state_dict(optimizer_backup)
             raise
-        stats["meta_grad_norm"] = grad_norm
-        return stats
+        return {"meta_lr": lr, "meta_grad_norm": grad_norm}
 
     # ----- state for checkpoints ---------------------------------------------------------------
     def initialization(self) -> dict[str, torch.Tensor]:
@@ -232,6 +267,17 @@ class MetaLearner(Hook):
         self.meta_step = int(state["meta_step"])
         self.total_meta_steps = int(state["total_meta_steps"])
         self.reset_accumulators()
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Every floating-point state tensor of ``optimizer`` (momentum buffers, Adam moments) by a name
+    such as ``param3.exp_avg_sq``."""
+    return {
+        f"param{i}.{key}": value
+        for i, state in enumerate(optimizer.state.values())
+        for key, value in state.items()
+        if torch.is_tensor(value) and value.is_floating_point()
+    }
 
 
 def _merged(mine: Any, theirs: Any) -> Any:

@@ -10,6 +10,7 @@ last complete checkpoint.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -79,18 +80,40 @@ def save_checkpoint(
     return directory / CHECKPOINT_JSON
 
 
+MAX_CHECKPOINT_JSON_BYTES = 64 << 20
+"""Largest ``checkpoint.json`` read (its history grows by one row per meta step)."""
+TENSOR_FILE = re.compile(r"^ckpt-[0-9]{8}\.safetensors$")
+
+
 def load_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """The latest complete checkpoint in ``directory``, or ``None`` if there is none."""
-    path = Path(directory) / CHECKPOINT_JSON
+    """The latest complete checkpoint in ``directory``, or ``None`` if there is none.
+
+    Raises:
+        CheckpointError: ``checkpoint.json`` is malformed, lacks a field, points outside the run
+            folder, or its tensor file is missing or does not match it.
+    """
+    directory = Path(directory)
+    path = directory / CHECKPOINT_JSON
     if not path.is_file():
         return None
+    fix = "delete the run folder (or give another --out) to start over"
+    if path.stat().st_size > MAX_CHECKPOINT_JSON_BYTES:
+        raise CheckpointError(f"{path} is over {MAX_CHECKPOINT_JSON_BYTES} bytes; {fix}.")
     try:
-        state = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        state = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); {fix}.") from exc
+    fields = ("step", "tensors", "sha256", "config", "history", "meta_learner")
+    missing = [k for k in fields if k not in state] if isinstance(state, dict) else list(fields)
+    if missing:
+        raise CheckpointError(f"{path} lacks {missing}; it was not written by meta_train; {fix}.")
+    name = state["tensors"]
+    if not isinstance(name, str) or not TENSOR_FILE.fullmatch(name):
         raise CheckpointError(
-            f"{path} is not valid JSON ({exc}); delete the run folder to start over."
-        ) from exc
-    tensor_file = Path(directory) / state["tensors"]
+            f"{path} names the tensor file {name!r}; a checkpoint's tensors are ckpt-<8 digits>.safetensors "
+            f"inside the run folder; {fix}."
+        )
+    tensor_file = directory / name
     if not tensor_file.is_file() or sha256_file(tensor_file) != state["sha256"]:
-        raise CheckpointError(f"{tensor_file} is missing or does not match {path}; delete the run folder.")
+        raise CheckpointError(f"{tensor_file} is missing or does not match {path}; {fix}.")
     return load_safetensors(tensor_file), state

@@ -21,7 +21,7 @@ from baselines.executors import run_local
 from baselines.lockstep import Lockstep, run_cooperatively
 from metaenvs.core import TaskDistribution
 from metaenvs.errors import CheckpointError
-from metaenvs.io import save_initialization, write_bytes_atomic
+from metaenvs.io import save_initialization, writable_folder, write_bytes_atomic
 from metaenvs.seeding import derive_seed
 from metaenvs.validation import one_of, positive_int
 
@@ -127,6 +127,11 @@ def meta_train(
         "agent": agent.hyperparameters(),
     }
     meta_learner.initialize(agent, total_meta_steps=meta_steps)
+    if hasattr(meta_learner, "check_memory"):
+        at_once = meta_batch_size if agent.capabilities.batched and meta_learner.supports_batched() else 1
+        meta_learner.check_memory(agent, inner_steps, at_once)
+    if out_dir is not None:
+        writable_folder(out_dir)
     history, start = _resume(out_dir, meta_learner, config)
     stop = meta_steps if max_steps_this_call is None else min(meta_steps, start + max_steps_this_call)
     bar = tqdm(

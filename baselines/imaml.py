@@ -85,6 +85,9 @@ class IMAML(SecondOrderLearner):
             "damping": self.damping,
         }
 
+    def stored_states(self, agent: Any, steps: int) -> int:
+        return 4  # the inner solution, the CG vectors: nothing grows with the steps
+
     def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
         theta = self.start_params(agent)
         u = dict(theta)

@@ -38,7 +38,8 @@ from baselines.functional import (
     query_loss,
     train_batches,
 )
-from metaenvs.validation import non_negative_float, one_of
+from metaenvs.errors import InvalidArgumentError
+from metaenvs.validation import available_memory, non_negative_float, one_of
 
 FIRST_ORDER_ALTERNATIVES = "leap, reptile, fomaml, fomamlpp, cts"
 INNER_OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -66,6 +67,32 @@ class SecondOrderLearner(MetaLearner, ABC):
 
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:
         return None if self._tasks == 0 else {k: v / self._tasks for k, v in self._sum.items()}
+
+    graph_factor: ClassVar[int] = 1
+    """Copies of the parameters kept per stored state (MAML's autograd graph keeps several)."""
+
+    def stored_states(self, agent: Any, steps: int) -> int:
+        """How many parameter-sized states one task's meta-gradient keeps in memory at ``steps``."""
+        return steps + 1
+
+    def check_memory(self, agent: Any, steps: int, tasks_at_once: int = 1) -> None:
+        """Refuse, before anything runs, a budget whose stored states would not fit in memory.
+
+        Raises:
+            InvalidArgumentError: Naming the estimate, the memory available and what to change.
+        """
+        n_params = sum(p.numel() for p in agent.model.parameters())
+        element = next(agent.model.parameters()).element_size()
+        need = self.stored_states(agent, steps) * self.graph_factor * n_params * element * tasks_at_once
+        have = available_memory()
+        if have is not None and need > 0.5 * have:
+            raise InvalidArgumentError(
+                f"{type(self).__name__} with {steps} inner steps would keep about {need / 2**30:.1f} GiB of "
+                f"states ({self.stored_states(agent, steps)} x {n_params} parameters x {tasks_at_once} "
+                f"task(s)), more than half the {have / 2**30:.1f} GiB available. Lower --inner-steps, or use "
+                "an algorithm whose memory does not grow with the steps (adjoint with checkpoint=True, "
+                "imaml, or a first-order one: fomaml, reptile, leap)."
+            )
 
     def start_params(self, agent: Any) -> Params:
         """Full parameter dict at the initialization (meta-learned part from :attr:`init`)."""
@@ -112,6 +139,7 @@ class MAML(SecondOrderLearner):
     """
 
     name: ClassVar[str] = "maml"
+    graph_factor: ClassVar[int] = 4
 
     def __init__(
         self,
@@ -190,6 +218,9 @@ class ExactAdjoint(SecondOrderLearner):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "checkpoint": self.checkpoint}
+
+    def stored_states(self, agent: Any, steps: int) -> int:
+        return 2 * math.ceil(math.sqrt(steps)) + 1 if self.checkpoint else steps + 1
 
     def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
         lr = non_negative_float("lr", agent.lr)

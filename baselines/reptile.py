@@ -14,6 +14,7 @@ class Scratch(MetaLearner):
     """No meta-learning: every task starts from the same initialization, which never changes."""
 
     name: ClassVar[str] = "scratch"
+    updates_initialization: ClassVar[bool] = False
 
 
 class Reptile(MetaLearner):

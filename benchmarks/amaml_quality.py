@@ -65,7 +65,7 @@ def one_run(job: tuple[str, str, int, int, int]) -> dict:
             progress=False,
         ).init
     seconds = time.perf_counter() - t0
-    protocol = dist.protocol.replace(budget=inner_steps, seeds=(0,), name=f"sgd{inner_steps}")
+    protocol = dist.protocol.customised(budget=inner_steps, seeds=(0,))
     result = evaluate(agent, dist, init, protocol)
     return {
         "dist": dist_id,

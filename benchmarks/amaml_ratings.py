@@ -81,7 +81,7 @@ def one_run(job: tuple[str, str, int, int, int, str]) -> dict:
         progress=False,
     ).init
     seconds = time.perf_counter() - t0
-    protocol = dist.protocol.replace(budget=steps, seeds=(0,), name=f"sgd{steps}")
+    protocol = dist.protocol.customised(budget=steps, seeds=(0,))
     result = evaluate(agent, dist, init, protocol)
     record = {
         "dist": dist_id,
@@ -107,7 +107,7 @@ def scratch_scores(dist_id: str, steps: int, seeds: int) -> list[float]:
     dist = metaenvs.make(dist_id)
     scores = []
     for seed in range(seeds):  # init=None: a fresh initialization from each protocol seed
-        protocol = dist.protocol.replace(budget=steps, seeds=(seed,), name=f"sgd{steps}")
+        protocol = dist.protocol.customised(budget=steps, seeds=(seed,))
         agent = SupervisedAgent.for_distribution(dist, seed=seed, lr=0.01)
         scores.append(float(np.mean(evaluate(agent, dist, None, protocol).scores("final"))))
     return scores

@@ -362,7 +362,13 @@ class SupervisedTaskDistribution(TaskDistribution):
             seeds=tuple(seeds),
             metric=metric,
             higher_is_better=get_metric(metric)[1],
-            agent={"type": "supervised", "optimizer": optimizer, "lr": lr, "batch_size": batch_size},
+            agent={
+                "type": "supervised",
+                "optimizer": optimizer,
+                "lr": lr,
+                "batch_size": batch_size,
+                "model": dict(self.default_model),
+            },
             **extra,
         )
 

@@ -13,8 +13,46 @@ from metaenvs.errors import InvalidArgumentError
 BUDGET_UNITS = ("inner_steps", "timesteps")
 
 
+CUSTOM = "custom"
+"""Name of a protocol derived with :meth:`Protocol.customised`: never ranked as official."""
 NONSTANDARD = "-nonstandard"
 """Suffix of the name of a protocol whose env departs from its family's standard."""
+
+
+EXECUTION_KEYS = frozenset({"batched", "vectorizer", "device"})
+"""Agent settings that change how a run executes, not what it computes: not part of a recipe."""
+
+
+def recipe_differences(expected: Mapping[str, Any], used: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every field where an agent's settings depart from a protocol's recipe, one line each.
+
+    Args:
+        expected: The recipe (the ``hyperparameters()`` of the agent the protocol prescribes).
+        used: The ``hyperparameters()`` of the agent that ran.
+        prefix: Dotted path of the mapping being compared (for nested settings).
+
+    Returns:
+        Lines such as ``"lr: the protocol's recipe has 0.02, the run used 0.05"``; empty if they agree.
+    """
+    lines = []
+    for key in sorted(set(expected) | set(used), key=str):
+        if not prefix and key in EXECUTION_KEYS:
+            continue
+        where = f"{prefix}{key}"
+        if key not in used:
+            lines.append(f"{where}: the protocol's recipe has {expected[key]!r}, the run did not record it")
+        elif key not in expected:
+            lines.append(f"{where}: the run used {used[key]!r}, which the protocol's recipe does not have")
+        elif isinstance(expected[key], Mapping) and isinstance(used[key], Mapping):
+            lines += recipe_differences(expected[key], used[key], prefix=f"{where}.")
+        elif _plain(expected[key]) != _plain(used[key]):
+            lines.append(f"{where}: the protocol's recipe has {expected[key]!r}, the run used {used[key]!r}")
+    return lines
+
+
+def _plain(value: Any) -> Any:
+    """JSON form of a setting (tuples as lists), so a recorded recipe compares equal to a live one."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 def canonical_json(data: Any) -> str:
@@ -93,13 +131,29 @@ class Protocol:
         """sha256 of the canonical JSON of the protocol: results name what they measured."""
         return sha256_json(self.to_dict())
 
-    def replace(self, **changes: Any) -> Protocol:
-        """A copy with some fields changed (its hash changes too)."""
-        return Protocol.from_dict({**self.to_dict(), **changes})
+    @property
+    def is_custom(self) -> bool:
+        """Whether this protocol was derived with :meth:`customised` (the board never ranks it)."""
+        return self.name.startswith(CUSTOM)
 
     def customised(self, **changes: Any) -> Protocol:
-        """A copy with changed budget, seeds or split, named ``custom`` so that it never passes for the
-        official recipe; a protocol marked ``-nonstandard`` (an env departing from a standard) stays
-        marked."""
+        """A copy with changed fields (budget, seeds, split, agent recipe, ...), named ``custom`` so that
+        it never passes for the official recipe; a protocol marked ``-nonstandard`` (an env departing
+        from a standard) stays marked. This is the only way to derive a protocol from another.
+
+        Changes equal to the protocol's own values are no changes: ``customised(split="test")`` of a
+        protocol whose split is ``test`` returns the protocol itself, still official.
+        """
+        current = self.to_dict()
+        unknown = sorted(set(changes) - set(current) - {"env"})
+        if unknown:
+            raise InvalidArgumentError(
+                f"Protocol has no field(s) {unknown}; the fields are {sorted(current)}."
+            )
+        if "name" in changes:
+            raise InvalidArgumentError("customised() names the protocol itself ('custom'); do not pass name.")
+        normalised = Protocol.from_dict({**current, **changes}).to_dict()
+        if normalised == current:
+            return self
         marked = self.name.endswith(NONSTANDARD)
-        return self.replace(**changes, name=f"custom{NONSTANDARD}" if marked else "custom")
+        return Protocol.from_dict({**normalised, "name": f"{CUSTOM}{NONSTANDARD}" if marked else CUSTOM})

@@ -29,7 +29,7 @@ def test_mean_ci_matches_student_t():
 
 def test_evaluate_covers_every_test_task_and_seed(sinusoid, tmp_path):
     agent = SupervisedAgent.for_distribution(sinusoid)
-    protocol = sinusoid.protocol.replace(budget=4, name="tiny")
+    protocol = sinusoid.protocol.customised(budget=4)
     result = evaluate(agent, sinusoid, None, protocol, out=tmp_path / "r.json")
     assert len(result.records) == len(sinusoid.tasks("test")) * len(protocol.seeds)
     assert {(r["task_id"], r["seed"]) for r in result.records} == {
@@ -45,7 +45,7 @@ def test_evaluate_covers_every_test_task_and_seed(sinusoid, tmp_path):
 def test_evaluate_from_init_is_deterministic(sinusoid):
     agent = SupervisedAgent.for_distribution(sinusoid)
     init = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
-    protocol = sinusoid.protocol.replace(budget=3, seeds=(0, 1))
+    protocol = sinusoid.protocol.customised(budget=3, seeds=(0, 1))
     a = evaluate(agent, sinusoid, init, protocol)
     b = evaluate(agent, sinusoid, init, protocol)
     assert a.scores() == b.scores()
@@ -56,4 +56,4 @@ def test_evaluate_refuses_foreign_protocol_and_bad_init(sinusoid, cartpole):
     with pytest.raises(WrongDistributionError, match="belongs to Control"):
         evaluate(agent, sinusoid, None, cartpole.protocol)
     with pytest.raises(InvalidArgumentError, match="init must be"):
-        evaluate(agent, sinusoid, 42, sinusoid.protocol.replace(budget=1))
+        evaluate(agent, sinusoid, 42, sinusoid.protocol.customised(budget=1))

@@ -69,6 +69,25 @@ METRICS: dict[str, tuple[LossFn, bool]] = {
     "himmelblau": (himmelblau, False),
     "cross_entropy": (cross_entropy, False),
 }
+INF = math.inf
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    # name: (lowest valid value, highest valid value), both inclusive; a score outside is impossible
+    "mse": (0.0, INF),
+    "loss": (0.0, INF),
+    "accuracy": (0.0, 1.0),
+    "error": (0.0, 1.0),
+    "nrmse": (0.0, INF),
+    "himmelblau": (0.0, INF),
+    "cross_entropy": (0.0, INF),
+    "success_rate": (0.0, 1.0),
+    "return": (-INF, INF),  # RL: episode returns are unbounded in general
+    "return_std": (0.0, INF),
+    "human_normalized": (-INF, INF),
+    "train_loss": (0.0, INF),  # learning-curve values (``LearningCurve.y_name``)
+    "episode_return": (-INF, INF),
+}
+"""The valid range of every score, metric and learning-curve value by name (the leaderboard refuses
+values outside it)."""
 
 
 def get_loss(name: str) -> LossFn:
@@ -83,6 +102,19 @@ def get_metric(name: str) -> tuple[LossFn, bool]:
     if name not in METRICS:
         raise InvalidArgumentError(f"Unknown metric {name!r}; known metrics: {', '.join(METRICS)}.")
     return METRICS[name]
+
+
+def score_range(name: str) -> tuple[float, float]:
+    """``(low, high)``: the inclusive range of valid values of the score named ``name``.
+
+    Raises:
+        InvalidArgumentError: If the suite declares no range for ``name``.
+    """
+    if name not in SCORE_RANGES:
+        raise InvalidArgumentError(
+            f"No valid range is declared for score {name!r}; known scores: {', '.join(SCORE_RANGES)}."
+        )
+    return SCORE_RANGES[name]
 
 
 # ----- learning curves -------------------------------------------------------------

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from leaderboard.ranking import format_tables, ranked_protocols
+from leaderboard.inits import MAX_INIT_BYTES
+from leaderboard.ranking import RankedBoard, format_tables, ranked_protocols
 from leaderboard.render import render_board
 from leaderboard.schema import MAX_RESULT_BYTES, read_json_limited, result_schema
-from leaderboard.store import MAX_INIT_BYTES, Board
+from leaderboard.store import Board
 from leaderboard.validate import Submission, load_submission, validate_result
 from leaderboard.verify import verify_entry
 
@@ -40,19 +41,23 @@ def submit(
     Args:
         result: The JSON written by ``metaenvs evaluate --out``.
         board: The board folder (default :func:`default_board`).
-        init: The initialization the result was evaluated from; stored with the entry so that
-            ``metaenvs board verify`` can re-run it (its sha256 must be the result's).
+        init: The initialization the result was evaluated from (required when the result names one);
+            checked against the protocol's model and stored with the entry so that ``metaenvs board
+            verify`` can re-run it (its sha256 must be the result's).
         command: The submit command, recorded in the entry.
 
     Returns:
         The validated :class:`Submission` (``entry_id``, recomputed ``aggregates``).
 
     Raises:
-        metaenvs.errors.SubmissionError: With one line per problem; the board is left unchanged.
+        metaenvs.errors.SubmissionError: With one line per problem (schema, recipe, scores, init, ...
+            at once); the board is left unchanged.
+        metaenvs.errors.InvalidArgumentError: The board path is not a folder.
     """
     board = board if isinstance(board, Board) else Board(board or default_board())
-    sub = load_submission(result)
-    board.add(sub, init, command)
+    board.check_root(must_exist=False)
+    sub = load_submission(result, init=init)
+    board.add(sub, command)
     return sub
 
 
@@ -60,6 +65,7 @@ __all__ = [
     "MAX_INIT_BYTES",
     "MAX_RESULT_BYTES",
     "Board",
+    "RankedBoard",
     "Submission",
     "default_board",
     "format_tables",

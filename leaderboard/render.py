@@ -32,6 +32,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
 th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #1b7f3b; font-weight: bold; } .bad { color: #b00020; font-weight: bold; }
+.warn { color: #8a5a00; }
 .plots { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .plots img { width: 380px; height: auto; border: 1px solid #eee; }
 code { font-size: 0.9em; } .meta { color: #555; font-size: 0.9em; }
@@ -44,9 +45,10 @@ def render_board(board: Board, out_dir: str | os.PathLike) -> Path:
 
     matplotlib.use("Agg")
     groups = ranked_protocols(board)
-    sections = [_section(board, g) for g in groups]
+    sections = [_section(g) for g in groups]
     if not sections:
         sections = ["<p>The board has no entries yet.</p>"]
+    sections.append(_quarantine(groups.quarantined))
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -58,7 +60,10 @@ def render_board(board: Board, out_dir: str | os.PathLike) -> Path:
             f'<p class="meta">Rendered {html.escape(utc_now())}. Aggregates are recomputed from raw '
             "per-task &times; per-seed scores (IQM and mean, 95% bootstrap CIs over tasks and seeds, "
             "or seeds only for fixed game sets); P(&gt;next) is "
-            "the probability of improvement over the next entry (Agarwal et al. 2021).</p>",
+            "the probability of improvement over the next entry (Agarwal et al. 2021). Every entry file "
+            "is re-validated when the page is made. <b>verified</b>: a re-run by <code>metaenvs board "
+            "verify</code> reproduced every score; <b>unverified</b>: accepted by the validator, never "
+            "re-run; <b>FAILED</b>: a re-run disagrees (listed below the ranking, not ranked).</p>",
             *sections,
             "</body></html>",
         ]
@@ -68,15 +73,30 @@ def render_board(board: Board, out_dir: str | os.PathLike) -> Path:
     return path
 
 
-def _section(board: Board, g: Ranked) -> str:
-    entries = {row["id"]: board.load_entry(row["id"]) for row in g.rows}
+def _quarantine(quarantined: list[tuple[str, str]]) -> str:
+    if not quarantined:
+        return ""
+    e = html.escape
+    items = "".join(f"<li><code>{e(name)}</code>: {e(reason[:1000])}</li>" for name, reason in quarantined)
+    return (
+        '<section id="quarantined"><h2>Quarantined files</h2><p class="meta">These files failed '
+        f"re-validation and are not shown above.</p><ul>{items}</ul></section>"
+    )
+
+
+def _section(g: Ranked) -> str:
+    entries = g.entries
     direction = "higher is better" if g.higher_is_better else "lower is better"
     e = html.escape
-    plots = [
-        ("Aggregate scores with 95% CIs", _aggregate_plot(g)),
-        ("Performance profiles", _profile_plot(g)),
-        ("Held-out learning curves", _curve_plot(g, entries)),
-    ]
+    plots = (
+        [
+            ("Aggregate scores with 95% CIs", _aggregate_plot(g)),
+            ("Performance profiles", _profile_plot(g)),
+            ("Held-out learning curves", _curve_plot(g, entries)),
+        ]
+        if g.rows
+        else []
+    )
     figures = "".join(f'<img src="data:image/png;base64,{png}" alt="{e(alt)}">' for alt, png in plots)
     return "\n".join(
         [
@@ -109,9 +129,16 @@ def _table(g: Ranked, entries: dict[str, dict[str, Any]]) -> str:
         )
     )
     body = []
-    for r in g.rows:
+    rows = [*g.rows, None, *g.failed] if g.failed else list(g.rows)
+    for r in rows:
+        if r is None:
+            body.append(
+                '<tr><td colspan="10" class="bad">Failed verification: a re-run disagrees with the '
+                "submitted scores (not ranked)</td></tr>"
+            )
+            continue
         mark = verified_mark(r)
-        cls = {"yes": "ok", "NO": "bad"}.get(mark, "")
+        cls = {"yes": "ok", "FAILED": "bad"}.get(mark, "warn")
         title = (
             "" if r["verify_max_abs_diff"] is None else f' title="max |diff| {r["verify_max_abs_diff"]:.3g}"'
         )
@@ -120,7 +147,7 @@ def _table(g: Ranked, entries: dict[str, dict[str, Any]]) -> str:
             f'<a href="{e(url)}" rel="nofollow noopener noreferrer">code</a>' if SAFE_URL.match(url) else ""
         )
         cells = [
-            f'<td class="num">{r["rank"]}</td>',
+            f'<td class="num">{"-" if r["rank"] is None else r["rank"]}</td>',
             f"<td>{e(r['algorithm'])}</td>",
             f"<td>{e(r['submitter'] or '')}</td>",
             f'<td class="num">{_ci(r["iqm"], r["iqm_low"], r["iqm_high"])}</td>',

@@ -7,6 +7,7 @@ finiteness of every number, then the JSON Schema in ``result.schema.json``.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -18,6 +19,7 @@ from typing import Any
 
 import jsonschema
 
+from leaderboard.safeio import read_limited
 from metaenvs.errors import SubmissionError
 from metaenvs.evaluation import RESULT_SCHEMA_VERSION
 
@@ -45,44 +47,78 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def read_json_limited(path: str | os.PathLike, max_bytes: int = MAX_RESULT_BYTES) -> Any:
-    """Parse a JSON file that may come from anyone: size-checked first, strict, UTF-8.
+MAX_INT_DIGITS = 30
+"""Longest integer literal accepted in a JSON document: seeds and counts are small; scores are floats."""
+
+
+def _small_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise SubmissionError(
+            f"an integer of {digits} digits: numbers in a result are floats (scores) or small integers "
+            f"(seeds, counts) of at most {MAX_INT_DIGITS} digits."
+        )
+    return int(text)
+
+
+def parse_json(raw: bytes, where: str) -> Any:
+    """Parse untrusted JSON bytes: UTF-8, strict, no duplicate keys, no huge integers.
+
+    Args:
+        raw: The document.
+        where: What to call it in messages (a path).
+
+    Returns:
+        The document (NaN / Infinity tokens are parsed, so :func:`non_finite_paths` can name them).
+
+    Raises:
+        SubmissionError: Not UTF-8, not valid JSON, a duplicate key, an integer literal of more than
+            :data:`MAX_INT_DIGITS` digits, or nesting too deep.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_int=_small_int)
+    except SubmissionError as exc:
+        raise SubmissionError([f"{where}: {p}" for p in exc.problems]) from None
+    except json.JSONDecodeError as exc:
+        raise SubmissionError(
+            f"{where}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}."
+        ) from exc
+    except RecursionError as exc:
+        raise SubmissionError(f"{where}: JSON nested too deeply to be a result.") from exc
+    except ValueError as exc:  # a float literal Python refuses to convert
+        raise SubmissionError(f"{where}: a number that cannot be read ({str(exc)[:100]}).") from exc
+
+
+def read_json_limited(
+    path: str | os.PathLike, max_bytes: int = MAX_RESULT_BYTES, *, follow_symlinks: bool = True
+) -> Any:
+    """Parse a JSON file that may come from anyone: a regular file, size-checked first, strict, UTF-8.
 
     Args:
         path: The file.
         max_bytes: Files larger than this are refused before they are read.
+        follow_symlinks: Read a symbolic link's target (False for files inside a board).
 
     Returns:
-        The parsed document (NaN / Infinity tokens are parsed, so :func:`non_finite_paths` can name them).
+        The parsed document (see :func:`parse_json`).
 
     Raises:
-        SubmissionError: The file is missing, too large, not UTF-8 or not valid JSON.
+        SubmissionError: The file is missing, not a regular file, too large, not UTF-8 or not valid JSON.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SubmissionError(f"{path}: no such file (pass the JSON written by `metaenvs evaluate --out`).")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise SubmissionError(
-            f"{path}: {size} bytes is over the size limit of {max_bytes} bytes; results hold raw scores and "
-            "curves only, so a larger file is refused unread."
-        )
-    with open(path, "rb") as fh:
-        raw = fh.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise SubmissionError(f"{path}: grew past the size limit of {max_bytes} bytes while being read.")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise SubmissionError(
-            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}."
-        ) from exc
-    except RecursionError as exc:
-        raise SubmissionError(f"{path}: JSON nested too deeply to be a result.") from exc
+        raw = read_limited(path, max_bytes, follow_symlinks=follow_symlinks)
+    except SubmissionError as exc:
+        if not os.path.lexists(path):
+            raise SubmissionError(
+                f"{path}: no such file (pass the JSON written by `metaenvs evaluate --out`)."
+            ) from None
+        raise exc
+    return parse_json(raw, str(path))
 
 
 def non_finite_paths(data: Any, prefix: str = "") -> Iterator[str]:
@@ -115,8 +151,23 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def schema_problems(data: Any) -> list[str]:
-    """One line per way ``data`` breaks the result schema (version, finiteness, shape); empty if none."""
+@functools.cache
+def stored_result_schema() -> dict[str, Any]:
+    """The result schema as board entries store results: records without their per-run curves."""
+    schema = copy.deepcopy(result_schema())
+    record = schema["$defs"]["record"]
+    record["required"] = [k for k in record["required"] if k != "curve"]
+    schema["properties"]["init"]["properties"].pop("path")
+    return schema
+
+
+def schema_problems(data: Any, *, stored: bool = False) -> list[str]:
+    """One line per way ``data`` breaks the result schema (version, finiteness, shape); empty if none.
+
+    Args:
+        data: The parsed result.
+        stored: Check it as a board entry stores it (:func:`stored_result_schema`).
+    """
     if not isinstance(data, dict):
         return [f"a result is a JSON object, got a JSON {type(data).__name__}."]
     version = data.get("schema_version")
@@ -128,7 +179,8 @@ def schema_problems(data: Any) -> list[str]:
     problems = [
         f"{where}: NaN or Inf is not a score; every value must be finite." for where in non_finite_paths(data)
     ]
-    validator = jsonschema.Draft202012Validator(result_schema())
+    schema = stored_result_schema() if stored else result_schema()
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
         if isinstance(error.instance, float) and not math.isfinite(error.instance):

@@ -1,9 +1,16 @@
 """Validate a submitted result against the installed suite and recompute what the board shows.
 
-Nothing a submission reports about itself is trusted: the protocol and split hashes are compared
-with the installed suite's, every held-out task and the protocol's minimum number of seeds must be
-present, every value must be finite, reported aggregates must agree with the recomputed ones, and
-the aggregates that are stored are always the recomputed ones.
+Nothing a submission reports about itself is trusted. In order: the schema (one gate: later checks
+rely on its shape), then in one list every other problem: the protocol and split hashes and the spec
+against the installed suite's, the agent's recipe against the protocol's
+(:mod:`leaderboard.checks`), every held-out task exactly once for every protocol seed, every score a
+finite float inside its metric's valid range, the records consistent with their curves, the compute
+budget, and the initialization (:mod:`leaderboard.inits`: it must be given, load into the protocol's
+model, and carry a card naming this distribution, split and protocol). Reported aggregates must agree
+with the recomputed ones, and the aggregates that are stored are always the recomputed ones.
+
+The same validator re-checks every entry file of a board (``stored=True``: the records are kept without
+their per-run curves, whose summary the entry holds).
 """
 
 from __future__ import annotations
@@ -11,23 +18,32 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leaderboard.aggregate import by_task, compute_aggregates, curve_summary
-from leaderboard.schema import MAX_RESULT_BYTES, read_json_limited, schema_problems
+from leaderboard.aggregate import curve_summary
+from leaderboard.checks import (
+    REL_TOL,
+    coverage_problems,
+    installed_distribution,
+    listed,
+    recipe_problems,
+    reference,
+    score_problems,
+)
+from leaderboard.inits import MAX_INIT_BYTES, init_problems
+from leaderboard.safeio import read_limited
+from leaderboard.schema import MAX_RESULT_BYTES, parse_json, schema_problems
+from metaenvs.aggregates import summarize
 from metaenvs.core import LOCATION_KWARGS
 from metaenvs.errors import MetaEnvsError, SubmissionError
 from metaenvs.evaluation import NO_NORMALISATION
-from metaenvs.metrics import curve_auc, curve_auc_xy, mean_ci
-from metaenvs.protocol import sha256_json
+from metaenvs.metrics import mean_ci
+from metaenvs.protocol import CUSTOM, sha256_json
 
 OFFICIAL_DIST_SEED = 0
 """The board scores every distribution's official split: the one ``metaenvs.make(id)`` (seed 0) gives."""
-REL_TOL = 1e-9
-SHOWN = 5
 
 
 @dataclass
@@ -37,12 +53,14 @@ class Submission:
     Attributes:
         result: The submitted result (as parsed).
         result_sha256: sha256 of the submitted file's bytes.
-        entry_id: 16 hex digits derived from the protocol hash and the initialization's sha256.
-        init_key: The initialization's sha256, or ``"scratch"``.
+        entry_id: 16 hex digits derived from the protocol hash and ``init_key``.
+        init_key: The canonical sha256 of the initialization's tensors, or ``"scratch"``.
         aggregates: Recomputed IQM and mean with bootstrap CIs (of normalised scores when the protocol
             normalises, else of the raw metric).
         raw_aggregates: The same of the raw metric when ``aggregates`` are of normalised scores, else None.
-        curves: Mean and inter-quartile band of the held-out learning curves.
+        curves: Mean and inter-quartile band of the held-out learning curves (None for a stored entry,
+            which keeps its summary).
+        init_bytes: The initialization file's bytes (None for scratch and for stored entries).
     """
 
     result: dict[str, Any]
@@ -51,7 +69,8 @@ class Submission:
     init_key: str
     aggregates: dict[str, Any]
     raw_aggregates: dict[str, Any] | None
-    curves: dict[str, Any]
+    curves: dict[str, Any] | None
+    init_bytes: bytes | None = None
 
 
 def entry_id_for(protocol_hash: str, init_key: str) -> str:
@@ -59,45 +78,82 @@ def entry_id_for(protocol_hash: str, init_key: str) -> str:
     return sha256_json({"protocol_hash": protocol_hash, "init": init_key})[:16]
 
 
-def load_submission(path: Any, max_bytes: int = MAX_RESULT_BYTES) -> Submission:
+def load_submission(path: Any, max_bytes: int = MAX_RESULT_BYTES, *, init: Any = None) -> Submission:
     """Read, validate and aggregate a result file.
 
     Args:
         path: The result JSON written by ``metaenvs evaluate --out``.
         max_bytes: Size limit, checked before parsing.
+        init: The initialization file the result was evaluated from (required when it names one).
 
     Raises:
         SubmissionError: With one line per problem found.
     """
-    data = read_json_limited(path, max_bytes)
-    with open(path, "rb") as fh:
-        digest = hashlib.sha256(fh.read(max_bytes + 1)).hexdigest()
-    return validate_result(data, digest)
-
-
-def validate_result(data: Any, result_sha256: str = "") -> Submission:
-    """Validate a parsed result and recompute its aggregates (see :func:`load_submission`)."""
-    problems = schema_problems(data)
+    raw = read_limited(path, max_bytes)
+    data = parse_json(raw, str(path))
+    init_bytes, problems = None, []
+    if init is not None:
+        try:
+            init_bytes = read_limited(init, MAX_INIT_BYTES)
+        except SubmissionError as exc:
+            problems = [f"--init: {p}" for p in exc.problems]
+    try:
+        sub = validate_result(data, hashlib.sha256(raw).hexdigest(), init=init_bytes)
+    except SubmissionError as exc:
+        raise SubmissionError(problems + exc.problems) from None
     if problems:
         raise SubmissionError(problems)
-    dist, problems = _installed_distribution(data)
+    return sub
+
+
+def validate_result(
+    data: Any, result_sha256: str = "", *, init: bytes | None = None, stored: bool = False
+) -> Submission:
+    """Validate a parsed result and recompute its aggregates (see the module docstring).
+
+    Args:
+        data: The parsed result.
+        result_sha256: sha256 of the file it was parsed from.
+        init: The initialization's bytes (required when the result names a file initialization).
+        stored: The result as a board entry stores it (records without per-run curves).
+
+    Raises:
+        SubmissionError: With one line per problem found.
+    """
+    problems = schema_problems(data, stored=stored)
+    if problems:
+        raise SubmissionError(problems)
+    dist, problems = installed_distribution(data["dist_id"], OFFICIAL_DIST_SEED)
     if dist is None:
         raise SubmissionError(problems)
     protocol = dist.protocol
+    try:
+        ref = reference(dist)
+        held_out = [t.id for t in dist.tasks(protocol.split)]
+    except MetaEnvsError as exc:
+        raise SubmissionError(
+            f"{dist.id}: the installed suite cannot build its protocol's agent: {exc}"
+        ) from None
+    records = data["records"]
     problems += _hash_problems(data, dist, protocol)
-    problems += _record_problems(data, dist, protocol)
-    problems += _init_problems(data, dist)
+    problems += recipe_problems(data, ref, protocol.id)
+    problems += coverage_problems(records, held_out, list(protocol.seeds), dist.id)
+    curve_y = _stored_curve_y(data) if stored else None
+    problems += score_problems(records, protocol.metric, curve_y)
+    problems += _compute_problems(data, dist, protocol)
+    init_lines, canonical = init_problems(data, dist, ref, init)
+    problems += init_lines
     if problems:
         raise SubmissionError(problems)
     normalized = _normalized_scores(data, dist, protocol)
-    problems += _reported_problems(data)
+    if normalized is not None:  # store the recomputed normalised scores, never the submitted ones
+        for record, value in zip(records, normalized, strict=True):
+            record["normalized_final"] = value["final"]
+    problems += _reported_problems(data, protocol)
     if problems:
         raise SubmissionError(problems)
-    if normalized is not None:  # store the recomputed normalised scores, never the submitted ones
-        for record, value in zip(data["records"], normalized, strict=True):
-            record["normalized_final"] = value["final"]
-    aggregates, raw_aggregates = recompute_aggregates(data["records"], protocol)
-    init_key = data["init"]["sha256"] or "scratch"
+    aggregates, raw_aggregates = recompute_aggregates(records, protocol)
+    init_key = canonical or "scratch"
     return Submission(
         result=data,
         result_sha256=result_sha256,
@@ -105,28 +161,34 @@ def validate_result(data: Any, result_sha256: str = "") -> Submission:
         init_key=init_key,
         aggregates=aggregates,
         raw_aggregates=raw_aggregates,
-        curves=curve_summary([r["curve"] for r in data["records"]]),
+        curves=None if stored else curve_summary([r["curve"] for r in records]),
+        init_bytes=None if stored else init,
     )
+
+
+def _stored_curve_y(data: Mapping[str, Any]) -> str:
+    return "episode_return" if data["compute"]["budget_unit"] == "timesteps" else "train_loss"
 
 
 def recompute_aggregates(records: list[dict[str, Any]], protocol: Any) -> tuple[dict, dict | None]:
     """``(aggregates, raw_aggregates)`` from raw records: of the normalised scores (``normalized_final``,
     which the caller has recomputed) and of the raw metric when the protocol normalises, else of the
-    raw metric and ``None``."""
+    raw metric and ``None`` (:func:`metaenvs.aggregates.summarize`)."""
     resample_tasks = tasks_are_a_sample(protocol.dist_id)
-    raw = compute_aggregates(
-        by_task(records),
-        score_name=protocol.metric,
+    raw = summarize(
+        records,
+        metric=protocol.metric,
         higher_is_better=protocol.higher_is_better,
         resample_tasks=resample_tasks,
     )
     if protocol.normalisation in NO_NORMALISATION:
         return raw, None
-    normalized = compute_aggregates(
-        by_task(records, "normalized_final"),
-        score_name=f"{protocol.normalisation}_normalized",
+    normalized = summarize(
+        records,
+        metric=f"{protocol.normalisation}_normalized",
         higher_is_better=True,
         resample_tasks=resample_tasks,
+        key="normalized_final",
     )
     return normalized, raw
 
@@ -143,23 +205,6 @@ def tasks_are_a_sample(dist_id: str) -> bool:
     return bool(getattr(factory, "held_out_tasks_are_a_sample", True))
 
 
-def _listed(items: list[Any]) -> str:
-    shown = ", ".join(str(i) for i in items[:SHOWN])
-    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
-
-
-def _installed_distribution(data: Mapping[str, Any]) -> tuple[Any, list[str]]:
-    import metaenvs
-
-    dist_id = data["dist_id"]
-    if dist_id not in metaenvs.registry:
-        return None, [
-            f"dist_id {dist_id!r} is not registered in the installed suite; the board scores registered "
-            "distributions only (see `metaenvs list`)."
-        ]
-    return metaenvs.make(dist_id, seed=OFFICIAL_DIST_SEED), []
-
-
 def _hash_problems(data: Mapping[str, Any], dist: Any, protocol: Any) -> list[str]:
     problems = []
     if data["protocol_hash"] != protocol.hash:
@@ -170,7 +215,13 @@ def _hash_problems(data: Mapping[str, Any], dist: Any, protocol: Any) -> list[st
         )
     if sha256_json(data["protocol"]) != data["protocol_hash"]:
         problems.append("protocol: the protocol block does not hash to protocol_hash (it was edited).")
-    if data["protocol_id"] != protocol.id:
+    name = data["protocol"]["name"]
+    if isinstance(name, str) and name.startswith(CUSTOM):
+        problems.append(
+            f"protocol {data['protocol_id']!r} is custom (derived with Protocol.customised: another budget, "
+            "seeds, split or recipe); custom protocols are never ranked: evaluate under the official one."
+        )
+    elif data["protocol_id"] != protocol.id:
         problems.append(f"protocol_id {data['protocol_id']!r} is not the official {protocol.id!r}.")
     split_hash = dist.split_hash()
     if data["split_hash"] != split_hash:
@@ -193,65 +244,6 @@ def _portable_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {**spec, "kwargs": kwargs}
 
 
-def _record_problems(data: Mapping[str, Any], dist: Any, protocol: Any) -> list[str]:
-    records = data["records"]
-    held_out = [t.id for t in dist.tasks(protocol.split)]
-    known, allowed = set(held_out), set(protocol.seeds)
-    pairs = Counter((r["task_id"], r["seed"]) for r in records)
-    problems = []
-    unknown = sorted({r["task_id"] for r in records} - known)
-    if unknown:
-        problems.append(f"records name tasks that are not held-out tasks of {dist.id}: {_listed(unknown)}.")
-    bad_seeds = sorted({r["seed"] for r in records} - allowed)
-    if bad_seeds:
-        problems.append(f"records use seeds outside the protocol's {sorted(allowed)}: {_listed(bad_seeds)}.")
-    duplicates = sorted(f"{t}@seed{s}" for (t, s), n in pairs.items() if n > 1)
-    if duplicates:
-        problems.append(f"records repeat a task and seed: {_listed(duplicates)}.")
-    seeds_of = Counter(t for t, _ in pairs)
-    missing = [t for t in held_out if t not in seeds_of]
-    if missing:
-        problems.append(
-            f"missing held-out tasks ({len(missing)} of {len(held_out)}): {_listed(missing)}; every task of "
-            f"the {protocol.split!r} split must be evaluated."
-        )
-    few = [f"{t} ({n})" for t, n in seeds_of.items() if t in known and n < protocol.min_seeds]
-    if few:
-        problems.append(f"tasks with fewer than the protocol's {protocol.min_seeds} seeds: {_listed(few)}.")
-    problems += _score_problems(records, protocol)
-    return problems + _compute_problems(data, dist, protocol)
-
-
-def _score_problems(records: list[Mapping[str, Any]], protocol: Any) -> list[str]:
-    bad_final, bad_auc, bad_curve = [], [], []
-    for i, r in enumerate(records):
-        if r["scores"].get(protocol.metric) != r["final"]:
-            bad_final.append(i)
-        curve = r["curve"]
-        if not curve["values"] or len(curve["steps"]) != len(curve["values"]):
-            bad_curve.append(i)
-            continue
-        auc = (
-            curve_auc(curve["values"])
-            if curve["x_unit"] == "inner_step"
-            else curve_auc_xy(curve["steps"], curve["values"])
-        )
-        if not math.isclose(auc, r["auc"], rel_tol=REL_TOL, abs_tol=1e-12):
-            bad_auc.append(i)
-    problems = []
-    if bad_final:
-        problems.append(
-            f"records {_listed(bad_final)}: final is not scores[{protocol.metric!r}] (the protocol's metric)."
-        )
-    if bad_curve:
-        problems.append(
-            f"records {_listed(bad_curve)}: curve is empty or its steps and values differ in length."
-        )
-    if bad_auc:
-        problems.append(f"records {_listed(bad_auc)}: auc does not match the area under the recorded curve.")
-    return problems
-
-
 def _compute_problems(data: Mapping[str, Any], dist: Any, protocol: Any) -> list[str]:
     compute, problems = data["compute"], []
     if compute["budget_unit"] != protocol.budget_unit:
@@ -265,23 +257,6 @@ def _compute_problems(data: Mapping[str, Any], dist: Any, protocol: Any) -> list
             problems.append(
                 f"compute.frames {compute.get('frames')} is not total_steps x frames per step = {frames}."
             )
-    return problems
-
-
-def _init_problems(data: Mapping[str, Any], dist: Any) -> list[str]:
-    init, problems = data["init"], []
-    card = init["card"]
-    if init["kind"] != "file":
-        return problems
-    if card["sha256"] != init["sha256"]:
-        problems.append("init: the card's sha256 is not the initialization's sha256.")
-    if card.get("dist_id", dist.id) != dist.id:
-        problems.append(f"init: the initialization was meta-trained on {card['dist_id']}, not on {dist.id}.")
-    if card.get("split_hash", dist.split_hash()) != dist.split_hash():
-        problems.append(
-            "init: the initialization was meta-trained under another split of the tasks, so it may have seen "
-            f"held-out tasks; meta-train with --dist-seed {OFFICIAL_DIST_SEED} and this suite's version."
-        )
     return problems
 
 
@@ -309,35 +284,77 @@ def _normalized_scores(data: Mapping[str, Any], dist: Any, protocol: Any) -> lis
     return out
 
 
-def _reported_problems(data: Mapping[str, Any]) -> list[str]:
-    """Reported aggregates must equal the recomputed ones (they are checked, then discarded)."""
+SUMMARY_KEYS = ("final", "auc", "normalized_final")
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flat(value, f"{prefix}{key}/"))
+        return out
+    return {prefix.rstrip("/"): data}
+
+
+def _reported_candidates(records: list[Mapping[str, Any]], key: str, protocol: Any) -> list[dict[str, Any]]:
+    """What an honest ``summary[key]`` may hold: the mean with its Student-t half-width, and the
+    bootstrap aggregates of :func:`metaenvs.aggregates.summarize` (either bootstrap form)."""
+    values = [float(r[key]) for r in records]
+    mean, half = mean_ci(values)
+    out = [{"mean": mean, "ci95": half, "n": len(values)}]
+    for resample in (True, False):
+        agg = summarize(
+            records,
+            metric=protocol.metric,
+            higher_is_better=protocol.higher_is_better,
+            resample_tasks=resample,
+            key=key,
+        )
+        out.append(_flat(agg))
+    return out
+
+
+def _reported_problems(data: Mapping[str, Any], protocol: Any) -> list[str]:
+    """Reported aggregates must be those of the raw scores (they are checked, then discarded): every
+    number reported under ``summary.final`` / ``auc`` / ``normalized_final`` must be one the board
+    recomputes (strings and directions are descriptive and not compared)."""
     reported = data.get("summary")
     if reported is None:
         return []
     problems = []
-    for key in ("final", "auc"):
-        values = [float(r[key]) for r in data["records"]]
-        mean, half = mean_ci(values)
-        expected = {"mean": mean, "ci95": half, "n": len(values)}
-        got = reported.get(key)
-        if (
-            not isinstance(got, Mapping)
-            or set(got) != set(expected)
-            or not all(_close(got[k], v) for k, v in expected.items())
-        ):
-            problems.append(
-                f"summary.{key}: reported {got} but the raw scores give {expected}; reported aggregates "
-                "are never trusted, so a result whose aggregates disagree with its raw scores is refused."
-            )
-    extra = sorted(set(reported) - {"final", "auc"})
+    extra = sorted(set(reported) - set(SUMMARY_KEYS))
     if extra:
         problems.append(f"summary: unexpected aggregates {extra}; the board computes its own.")
+    for key in SUMMARY_KEYS:
+        got = reported.get(key)
+        if got is None or (key == "normalized_final" and protocol.normalisation in NO_NORMALISATION):
+            if got is not None:
+                problems.append("summary.normalized_final: the protocol does not normalise scores.")
+            continue
+        if not isinstance(got, Mapping):
+            problems.append(f"summary.{key}: reported {str(got)[:80]} is not an object of aggregates.")
+            continue
+        candidates = [_flat(c) for c in _reported_candidates(data["records"], key, protocol)]
+        wrong = [
+            path
+            for path, value in _flat(got).items()
+            if not isinstance(value, (str, bool))
+            and not any(path in c and _close(value, c[path]) for c in candidates)
+        ]
+        if wrong:
+            problems.append(
+                f"summary.{key}: reported {listed(wrong)} disagree with the raw scores (or are not "
+                "aggregates the board computes); reported aggregates are never trusted, so a result "
+                "whose aggregates disagree with its raw scores is refused."
+            )
     return problems
 
 
-def _close(a: Any, b: float) -> bool:
-    if isinstance(a, bool) or not isinstance(a, (int, float)):
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(b, bool) or isinstance(a, bool):
+        return a is b
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
         return False
     if math.isnan(b):
         return math.isnan(a)
-    return math.isclose(float(a), b, rel_tol=REL_TOL, abs_tol=1e-12)
+    return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=1e-12)

@@ -1,25 +1,28 @@
 """Verify an entry by re-running its evaluation from the submitted initialization.
 
-The initialization is the board's stored copy (or a file given by hand); its sha256 must be the one the
-entry was evaluated from. The evaluation runs under the entry's protocol, which must still be the
-installed suite's official one, and every run's final score is compared with the submitted one.
+The entry is re-validated first (a quarantined file is refused). The initialization is the board's
+stored copy (or a file given by hand); its sha256 must be the one the entry was evaluated from. The
+evaluation runs under the entry's protocol, which must still be the installed suite's official one,
+and every run's final score is compared with the submitted one. The outcome is written as a separate
+record, ``verifications/<entry id>.json`` (:mod:`leaderboard.verification`): the submitted entry file
+is never edited.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
 
 from leaderboard.store import Board, utc_now
 from leaderboard.validate import OFFICIAL_DIST_SEED, recompute_aggregates
+from leaderboard.verification import ATOL, RTOL, make_record
 from metaenvs.errors import SubmissionError
 from metaenvs.io import sha256_file
 
-RTOL = 1e-5
-ATOL = 1e-6
+__all__ = ["ATOL", "RTOL", "verify_entry"]
 
 
 def verify_entry(
@@ -27,27 +30,27 @@ def verify_entry(
     entry_id: str,
     init_file: str | os.PathLike | None = None,
     *,
-    rtol: float = RTOL,
-    atol: float = ATOL,
     progress: bool = False,
+    command: str | None = None,
 ) -> dict[str, Any]:
-    """Re-run an entry's evaluation and record in the entry whether it reproduces.
+    """Re-run an entry's evaluation and record whether it reproduces.
 
     Args:
         board: The board holding the entry.
         entry_id: Its id (or a unique prefix of at least 6 hex digits).
         init_file: The initialization to use instead of the board's stored copy (its sha256 is checked).
-        rtol: Relative tolerance on each run's final score.
-        atol: Absolute tolerance on each run's final score.
         progress: Show a progress bar.
+        command: The command that asked for the verification (recorded); default the equivalent
+            ``metaenvs board verify`` command line.
 
     Returns:
-        The verification record written into the entry: ``verified``, ``max_abs_diff``, the submitted
-        and re-run IQM, the number of runs that differ, versions, hardware and wall time.
+        The verification record written to ``verifications/<id>.json``: ``verified``, ``runs_compared``,
+        ``runs_differing``, ``max_abs_diff``, the submitted and re-run IQM, the re-run's raw scores and
+        their sha256, tolerances, versions, hardware, the command and wall time.
 
     Raises:
-        SubmissionError: If the initialization is missing or is not the one the entry names, or the
-            installed suite's protocol is no longer the entry's.
+        SubmissionError: If the entry fails re-validation, the initialization is missing or is not the
+            one the entry names, or the installed suite's protocol is no longer the entry's.
     """
     import metaenvs
     from agents import make_agent
@@ -69,19 +72,35 @@ def verify_entry(
     t0 = time.perf_counter()
     rerun = evaluate(agent, dist, init, protocol, progress=progress)
     wall = time.perf_counter() - t0
-    verification = _compare(entry, rerun.to_dict(), protocol, rtol, atol)
-    verification.update(
-        {
-            "verified_at": utc_now(),
-            "wall_seconds": wall,
-            "versions": rerun.versions,
-            "hardware": rerun.hardware,
-            "rtol": rtol,
-            "atol": atol,
-        }
+    records = rerun.to_dict()["records"]
+    wanted = {(r["task_id"], r["seed"]) for r in result["records"]}
+    compared = [r for r in records if (r["task_id"], r["seed"]) in wanted]
+    rerun_agg = recompute_aggregates(compared, protocol)[0] if compared else None
+    if command is None:
+        command = shlex.join(
+            ["metaenvs", "board", "verify", entry_id, "--board", str(board.root)]
+            + ([] if init_file is None else ["--init", str(init_file)])
+        )
+    record = make_record(
+        entry,
+        records,
+        iqm_rerun=None if rerun_agg is None else float(rerun_agg["iqm"]["estimate"]),
+        verified_at=utc_now(),
+        wall_seconds=float(wall),
+        versions=rerun.versions,
+        hardware=rerun.hardware,
+        command=command,
+        rerun={
+            "dist_id": dist.id,
+            "protocol_id": protocol.id,
+            "protocol_hash": protocol.hash,
+            "split_hash": dist.split_hash(),
+            "init_sha256": result["init"]["sha256"],
+            "seeds": list(protocol.seeds),
+        },
     )
-    board.set_verification(entry_id, verification)
-    return verification
+    board.set_verification(entry_id, record)
+    return record
 
 
 def _initialization(board: Board, entry: dict[str, Any], init_file: str | os.PathLike | None) -> Any:
@@ -102,32 +121,3 @@ def _initialization(board: Board, entry: dict[str, Any], init_file: str | os.Pat
             f"sha256 of {path} is {actual}, but entry {entry['id']} was evaluated from {sha}."
         )
     return path  # evaluate() loads it with its card, checking the sha256 again and refusing pickles
-
-
-def _compare(
-    entry: dict[str, Any], rerun: dict[str, Any], protocol: Any, rtol: float, atol: float
-) -> dict[str, Any]:
-    submitted = {(r["task_id"], r["seed"]): float(r["final"]) for r in entry["result"]["records"]}
-    again = {(r["task_id"], r["seed"]): float(r["final"]) for r in rerun["records"]}
-    common = sorted(set(submitted) & set(again))
-    diffs = [abs(submitted[k] - again[k]) for k in common]
-    off = [k for k in common if not math.isclose(submitted[k], again[k], rel_tol=rtol, abs_tol=atol)]
-    records = [{**r, "normalized_final": r.get("normalized_final")} for r in rerun["records"]]
-    rerun_agg, _ = recompute_aggregates(
-        [r for r in records if (r["task_id"], r["seed"]) in submitted], protocol
-    )
-    iqm_submitted = entry["aggregates"]["iqm"]["estimate"]
-    iqm_rerun = rerun_agg["iqm"]["estimate"]
-    return {
-        "verified": not off and len(common) == len(submitted),
-        "runs_compared": len(common),
-        "runs_differing": len(off),
-        "max_abs_diff": max(diffs) if diffs else None,
-        "iqm_submitted": iqm_submitted,
-        "iqm_rerun": iqm_rerun,
-        "iqm_diff": iqm_rerun - iqm_submitted,
-        "first_differing": [
-            {"task_id": t, "seed": s, "submitted": submitted[(t, s)], "rerun": again[(t, s)]}
-            for t, s in off[:5]
-        ],
-    }

@@ -41,6 +41,7 @@ def make_init(dist, path: Path, seed: int, algorithm: str = "testinit") -> Path:
     card = {
         "algorithm": algorithm,
         "dist_id": dist.id,
+        "protocol_id": dist.protocol.id,
         "protocol_hash": dist.protocol.hash,
         "split_hash": dist.split_hash(),
     }
@@ -81,12 +82,29 @@ def mutated(source: Path, target: Path, change) -> Path:
     return write(target, data)
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` and its bytes (empty if the folder does not exist)."""
+def snapshot(folder: Path) -> dict[str, object]:
+    """Every path under ``folder`` and what it is: a regular file's bytes, a link's target, or the
+    kind of anything else (a folder, a FIFO). Never follows links and never opens anything but regular
+    files, so a FIFO or a link to ``/dev/zero`` in a board cannot hang it."""
+    import os
+    import stat
+
     folder = Path(folder)
-    if not folder.exists():
+    if not os.path.lexists(folder):
         return {}
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    out: dict[str, object] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            mode = os.lstat(path).st_mode
+            key = str(path.relative_to(folder))
+            if stat.S_ISLNK(mode):
+                out[key] = ("link", os.readlink(path))
+            elif stat.S_ISREG(mode):
+                out[key] = path.read_bytes()
+            else:
+                out[key] = ("kind", stat.S_IFMT(mode))
+    return out
 
 
 def refused(board_dir: Path, result: Path, init: Path | None = None) -> list[str]:

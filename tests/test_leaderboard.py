@@ -1,5 +1,6 @@
 """Leaderboard submissions: the result schema, validation, recomputed aggregates, and every bad input of
-issue #7's security list (each refusal leaves the board byte for byte as it was)."""
+issue #7's security list (each refusal leaves the board byte for byte as it was). The refusals of
+issue #13 (recipe, scores, inits, board files) are in tests/test_board_trust.py and test_board_layouts.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ import torch
 
 import leaderboard
 import metaenvs
-from leaderboard.aggregate import by_task, interval, probability_of_improvement
 from leaderboard.schema import MAX_RESULT_BYTES
-from metaenvs.aggregates import iqm, stratified_bootstrap_ci
+from metaenvs.aggregates import by_task, interval, iqm
 from metaenvs.cli import main
 from metaenvs.errors import SubmissionError
 from metaenvs.evaluation import RESULT_SCHEMA_VERSION
@@ -74,34 +74,11 @@ def test_submit_stores_one_entry_with_recomputed_aggregates(tiny_results, board)
 
 
 def test_aggregates_ignore_what_was_reported_and_are_reproducible(tiny_results, tmp_path):
-    path, _ = tiny_results["a"]
+    path, init = tiny_results["a"]
     no_summary = mutated(path, tmp_path / "r.json", lambda d: d.pop("summary"))
-    a = leaderboard.load_submission(path).aggregates
-    b = leaderboard.load_submission(no_summary).aggregates
+    a = leaderboard.load_submission(path, init=init).aggregates
+    b = leaderboard.load_submission(no_summary, init=init).aggregates
     assert a == b  # bitwise: a fixed bootstrap seed, nothing taken from the submission
-
-
-def test_vectorised_bootstrap_agrees_with_metaenvs_aggregates():
-    rng = np.random.default_rng(3)
-    scores = {f"t{i}": rng.normal(i, 1.0, size=5).tolist() for i in range(30)}
-    for stat in ("iqm", "mean"):
-        ours = interval(scores, stat)
-        est, low, high = stratified_bootstrap_ci(scores, stat, np.random.default_rng(0), reps=4000)
-        assert ours["estimate"] == est
-        width = high - low
-        assert abs(ours["low"] - low) < 0.1 * width and abs(ours["high"] - high) < 0.1 * width
-
-
-def test_two_level_bootstrap_resamples_tasks_and_agrees_with_metaenvs_aggregates():
-    rng = np.random.default_rng(4)
-    scores = {f"t{i}": [float(i)] * 3 for i in range(40)}  # deterministic runs: equal across seeds
-    assert interval(scores, "iqm")["low"] == interval(scores, "iqm")["high"]  # stratified: zero width
-    for stat in ("iqm", "mean"):
-        ours = interval(scores, stat, resample_tasks=True)
-        est, low, high = stratified_bootstrap_ci(scores, stat, rng, reps=4000, resample_tasks=True)
-        assert ours["estimate"] == est and ours["high"] - ours["low"] > 5.0
-        width = high - low
-        assert abs(ours["low"] - low) < 0.1 * width and abs(ours["high"] - high) < 0.1 * width
 
 
 def test_sampled_held_out_tasks_are_bootstrapped_but_atari_games_are_not():
@@ -111,14 +88,6 @@ def test_sampled_held_out_tasks_are_bootstrapped_but_atari_games_are_not():
     assert tasks_are_a_sample("Ratings/Jester1_10shot15val-v0")
     assert not tasks_are_a_sample("Atari/LeapPool-v0")
     assert not tasks_are_a_sample("Control/ClassicControl-v0")
-
-
-def test_probability_of_improvement_by_hand():
-    x = {"t1": [3.0, 1.0], "t2": [5.0, 5.0]}
-    y = {"t1": [2.0, 2.0], "t2": [5.0, 4.0]}
-    # t1: pairs (3>2, 3>2, 1<2, 1<2) -> 0.5; t2: (5=5 -> .5, 5>4, .5, 1) -> 0.75
-    assert probability_of_improvement(x, y, True) == pytest.approx(0.625)
-    assert probability_of_improvement(x, y, False) == pytest.approx(0.375)
 
 
 # ----- issue #7's security list: one test each ---------------------------------------------------------
@@ -146,11 +115,11 @@ def test_refuses_missing_task_or_seed(board, tmp_path, tiny_results, what):
             d["records"] = [r for r in d["records"] if not (r["task_id"] == "test/0001" and r["seed"] > 0)]
         d.pop("summary")
 
-    problems = refused(board, mutated(tiny_results["a"][0], tmp_path / "r.json", drop))
+    problems = refused(board, mutated(tiny_results["a"][0], tmp_path / "r.json", drop), tiny_results["a"][1])
     expected = (
         "missing held-out tasks (1 of 4): test/0002"
         if what == "task"
-        else "fewer than the protocol's 3 seeds"
+        else "tasks missing some of the protocol's seeds [0, 1, 2]: test/0001 (seeds [1, 2])"
     )
     assert any(expected in p for p in problems), problems
 
@@ -181,30 +150,36 @@ def test_refuses_protocol_or_split_hash_mismatch(board, tmp_path, tiny_results, 
     from agents import make_agent
     from metaenvs.evaluation import evaluate
 
-    evaluate(make_agent(dist), dist, None, dist.protocol.replace(budget=2), out=custom)
+    evaluate(make_agent(dist), dist, None, dist.protocol.customised(budget=2), out=custom)
     assert any("protocol_hash" in p for p in refused(board, custom))
 
 
 def test_refuses_tampered_aggregates(board, tmp_path, tiny_results):
     def better(d):
-        d["summary"]["final"]["mean"] *= 0.5
+        d["summary"]["final"]["mean"]["estimate"] *= 0.5
 
-    problems = refused(board, mutated(tiny_results["a"][0], tmp_path / "r.json", better))
+    init = tiny_results["a"][1]
+    problems = refused(board, mutated(tiny_results["a"][0], tmp_path / "r.json", better), init)
     assert any(p.startswith("summary.final: reported") and "never trusted" in p for p in problems)
 
     def extra(d):
         d["summary"]["iqm"] = {"estimate": 0.0}
 
-    problems = refused(board, mutated(tiny_results["a"][0], tmp_path / "x.json", extra))
+    problems = refused(board, mutated(tiny_results["a"][0], tmp_path / "x.json", extra), init)
     assert any("the board computes its own" in p for p in problems)
-    # an entry file edited after the fact is caught when the index is rebuilt from the files
-    sub = leaderboard.submit(tiny_results["a"][0], board)
+    # an entry file edited after the fact is set aside when the board is shown
+    sub = leaderboard.submit(tiny_results["a"][0], board, init=tiny_results["a"][1])
     entry_file = board / "entries" / f"{sub.entry_id}.json"
     entry = json.loads(entry_file.read_text())
     entry["aggregates"]["iqm"]["estimate"] = 0.001
     entry_file.write_text(json.dumps(entry))
-    with pytest.raises(SubmissionError, match="stored aggregates are not those of its raw scores"):
-        leaderboard.ranked_protocols(leaderboard.Board(board))
+    groups = leaderboard.ranked_protocols(leaderboard.Board(board))
+    assert sub.entry_id not in {r["id"] for g in groups for r in g.rows}
+    ((name, reason),) = groups.quarantined
+    assert (
+        name == f"entries/{sub.entry_id}.json"
+        and "stored aggregates are not those of its raw scores" in reason
+    )
 
 
 def test_refuses_init_whose_sha_does_not_match_its_file(board, tmp_path, tiny_results):
@@ -261,15 +236,15 @@ def test_entry_ids_are_never_paths(board, tiny_results):
     for bad in ("../../etc/passwd", "/etc/passwd", "0123456789abcdef/..", "abc\x00def", "ABCDEF0123456789"):
         with pytest.raises(SubmissionError, match="not an entry id"):
             b.load_entry(bad)
-    assert [p.name for p in b.entry_files()] == [
-        f"{leaderboard.load_submission(tiny_results['b'][0]).entry_id}.json"
+    assert b.entry_names() == [
+        f"{leaderboard.load_submission(tiny_results['b'][0], init=tiny_results['b'][1]).entry_id}.json"
     ]
 
 
 def test_html_and_script_injection_in_names_is_escaped(board, tmp_path, tiny_results):
     evil = '<script>alert("x")<img src=x onerror=alert(1)>'
     path = mutated(tiny_results["a"][0], tmp_path / "r.json", lambda d: d.update(submitter=evil))
-    leaderboard.submit(path, board)
+    leaderboard.submit(path, board, init=tiny_results["a"][1])
     page = leaderboard.render_board(leaderboard.Board(board), tmp_path / "site").read_text()
     assert "<script" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;img src=x onerror=alert(1)&gt;" in page
@@ -315,15 +290,16 @@ def test_cli_submit_prints_one_line_per_problem(board, tmp_path, tiny_results, c
         d["seeds"] = [0, 1]
 
     path = mutated(tiny_results["a"][0], tmp_path / "r.json", break_two_things)
+    init = str(tiny_results["a"][1])
     before = snapshot(board)
-    assert main(["submit", str(path), "--board", str(board)]) == 2
+    assert main(["submit", str(path), "--board", str(board), "--init", init]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("metaenvs submit: refused: ") for line in err)
     assert snapshot(board) == before
-    assert main(["submit", str(tiny_results["a"][0]), "--board", str(board)]) == 0
+    assert main(["submit", str(tiny_results["a"][0]), "--board", str(board), "--init", init]) == 0
     out = capsys.readouterr().out
     assert "entry " in out and "iqm of mse" in out and "(recomputed)" in out
-    entry_id = leaderboard.load_submission(tiny_results["a"][0]).entry_id
+    entry_id = leaderboard.load_submission(tiny_results["a"][0], init=init).entry_id
     entry = json.loads((board / "entries" / f"{entry_id}.json").read_text())
     assert entry["submit_command"].startswith("metaenvs submit ")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from PIL import Image
 
 import leaderboard
 import metaenvs
-from leaderboard.aggregate import by_task, probability_of_improvement
+from metaenvs.aggregates import by_task, probability_of_improvement
 from metaenvs.cli import main
 from metaenvs.errors import SubmissionError
+from metaenvs.protocol import sha256_json
 
 from . import leaderboard_fixtures as fx
 from .leaderboard_fixtures import TINY_JESTER, TINY_SINUSOID, load, make_init, mutated, snapshot
@@ -53,7 +55,7 @@ def test_show_ranks_entries_with_cis_and_probability_of_improvement(full_board, 
     lines = [line for line in out.splitlines() if line[:1].isdigit()]
     assert [line.split()[0] for line in lines] == ["1", "2", "3"]
     assert f"{top['iqm']:.4g} [{top['iqm_low']:.4g}, {top['iqm_high']:.4g}]" in lines[0]
-    assert f"{top['p_improve']:.2f}" in lines[0] and lines[0].split()[-2] == "-"  # not verified yet
+    assert f"{top['p_improve']:.2f}" in lines[0] and lines[0].split()[-2] == "unverified"
     assert main(["board", "show", "--board", str(root), "--dist", "Synthetic/Sinusoid-v0"]) == 0
     assert "no entries yet" in capsys.readouterr().out
     missing = root.parent / "no-such-board"
@@ -65,7 +67,7 @@ def _records(root: Path, entry_id: str) -> list[dict]:
     return load(root / "entries" / f"{entry_id}.json")["result"]["records"]
 
 
-def test_index_is_rebuilt_from_the_entry_files(full_board, tmp_path):
+def test_index_is_a_cache_never_displayed(full_board, tmp_path):
     root, _ = full_board
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
@@ -74,11 +76,24 @@ def test_index_is_rebuilt_from_the_entry_files(full_board, tmp_path):
     assert leaderboard.format_tables(leaderboard.ranked_protocols(leaderboard.Board(copy))) == before
     (copy / "index.sqlite").write_bytes(b"not a database")
     assert leaderboard.format_tables(leaderboard.ranked_protocols(leaderboard.Board(copy))) == before
-    # an entry file renamed to another id does not belong under that name
+    # an index edited in place (its rows "improved") changes nothing that is shown
+    shutil.copyfile(root / "index.sqlite", copy / "index.sqlite")
+    with sqlite3.connect(copy / "index.sqlite") as con:
+        con.execute("UPDATE entries SET iqm = -1.0, status = 'verified'")
+    con.close()
+    assert leaderboard.format_tables(leaderboard.ranked_protocols(leaderboard.Board(copy))) == before
+    # submit rewrites it from the entry files
+    leaderboard.Board(copy).rebuild_index()
+    with sqlite3.connect(copy / "index.sqlite") as con:
+        assert {r[0] for r in con.execute("SELECT status FROM entries")} == {"unverified"}
+    con.close()
+    # an entry file renamed to another id does not belong under that name: quarantined, others shown
     first = sorted((copy / "entries").glob("*.json"))[0]
     first.rename(copy / "entries" / "0000000000000000.json")
-    with pytest.raises(SubmissionError, match=r"entries/0000000000000000\.json: the id of this protocol"):
-        leaderboard.ranked_protocols(leaderboard.Board(copy))
+    groups = leaderboard.ranked_protocols(leaderboard.Board(copy))
+    assert len(groups[0].rows) == 2
+    ((name, reason),) = groups.quarantined
+    assert name == "entries/0000000000000000.json" and "the id of this protocol" in reason
 
 
 def test_render_writes_a_page_with_tables_and_plots(full_board, tmp_path):
@@ -127,11 +142,15 @@ def test_verify_reruns_the_entry_and_marks_it(full_board, tmp_path, capsys):
     shutil.copytree(root, copy)
     assert main(["board", "verify", ids["a"], "--board", str(copy), "--no-progress"]) == 0
     assert "verified; 0 of 12 runs differ" in capsys.readouterr().out
-    entry = load(copy / "entries" / f"{ids['a']}.json")
-    assert entry["verification"]["verified"] is True and entry["verification"]["max_abs_diff"] == 0.0
+    entry_file = copy / "entries" / f"{ids['a']}.json"
+    assert entry_file.read_bytes() == (root / "entries" / f"{ids['a']}.json").read_bytes()  # never edited
+    v = load(copy / "verifications" / f"{ids['a']}.json")
+    assert v["verified"] is True and v["max_abs_diff"] == 0.0 and v["entry_id"] == ids["a"]
+    assert v["command"].startswith("metaenvs board verify ") and v["versions"]["torch"] and v["hardware"]
+    assert len(v["rerun_scores"]) == 12 and v["rerun_scores_sha256"] == sha256_json(v["rerun_scores"])
     (group,) = leaderboard.ranked_protocols(leaderboard.Board(copy), TINY_SINUSOID)
     row = next(r for r in group.rows if r["id"] == ids["a"])
-    assert row["verified"] == 1
+    assert row["status"] == "verified" and leaderboard.ranking.verified_mark(row) == "yes"
     # scratch entries re-run from scratch
     assert leaderboard.verify_entry(leaderboard.Board(copy), ids["scratch"])["verified"] is True
 
@@ -152,8 +171,15 @@ def test_verify_catches_scores_that_were_changed_consistently(tiny_results, tmp_
     sub = leaderboard.submit(forged, board, init=init)
     assert main(["board", "verify", sub.entry_id, "--board", str(board), "--no-progress"]) == 1
     assert "NOT verified; 12 of 12 runs differ" in capsys.readouterr().out
-    v = load(board / "entries" / f"{sub.entry_id}.json")["verification"]
+    v = load(board / "verifications" / f"{sub.entry_id}.json")
     assert v["verified"] is False and v["iqm_rerun"] == pytest.approx(2 * v["iqm_submitted"])
+    # shown as FAILED, below the ranking and not ranked, in show and on the page
+    (group,) = leaderboard.ranked_protocols(leaderboard.Board(board))
+    assert group.rows == [] and [r["id"] for r in group.failed] == [sub.entry_id]
+    text = leaderboard.format_tables([group])
+    assert "failed verification (re-run disagrees; not ranked)" in text and "FAILED" in text
+    page = leaderboard.render_board(leaderboard.Board(board), tmp_path / "site").read_text()
+    assert ">FAILED<" in page and "Failed verification" in page
 
 
 def test_verify_checks_the_initialization_sha(full_board, tiny_results, tmp_path):
@@ -165,8 +191,8 @@ def test_verify_checks_the_initialization_sha(full_board, tiny_results, tmp_path
     with pytest.raises(SubmissionError, match="was evaluated from"):
         leaderboard.verify_entry(board, ids["a"], init_file=tiny_results["b"][1])
     stored = next((copy / "inits").glob(f"{load(tiny_results['a'][0])['init']['sha256']}.safetensors"))
-    stored.unlink()
-    with pytest.raises(SubmissionError, match="pass it with --init FILE"):
+    stored.unlink()  # an entry without its initialization cannot be re-validated: it is refused
+    with pytest.raises(SubmissionError, match=r"safetensors: no such file"):
         leaderboard.verify_entry(board, ids["a"])
     assert {k: v for k, v in snapshot(copy).items() if not k.startswith("inits/")} == {
         k: v for k, v in before.items() if not k.startswith("inits/")
@@ -197,9 +223,12 @@ def test_shipped_entries_are_valid_and_record_their_commands(tmp_path):
     entries = _shipped_entries()
     assert entries, "leaderboard/board/entries/ ships the baseline entries"
     copy = tmp_path / "board"
-    shutil.copytree(SHIPPED / "entries", copy / "entries")
-    groups = leaderboard.ranked_protocols(leaderboard.Board(copy))  # re-checks every entry file
+    shutil.copytree(SHIPPED, copy, ignore=shutil.ignore_patterns("index.sqlite"))
+    groups = leaderboard.ranked_protocols(leaderboard.Board(copy))  # re-validates every entry file
+    assert groups.quarantined == []
     assert {g.dist_id for g in groups} >= {"Synthetic/Sinusoid-v0", "Ratings/Jester1_10shot15val-v0"}
+    (sinusoid,) = [g for g in groups if g.dist_id == "Synthetic/Sinusoid-v0"]
+    assert {r["status"] for r in sinusoid.rows} == {"verified"} and not sinusoid.failed
     for path in entries:
         entry = json.loads(path.read_text())
         commands = entry["result"]["commands"]

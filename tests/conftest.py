@@ -3,6 +3,11 @@
 Tests read the shared real data (``METAENVS_DATA``, set by ``.ci/run``) through a session data
 folder that links those files and adds generated files, in the publishers' formats, for the
 data sets the shared folder lacks; downloads are switched off (``METAENVS_OFFLINE=1``).
+
+A test whose assertions hold only on a real data set is marked
+``@pytest.mark.real_data("omniglot", ...)`` (catalogue names, or ``*.npz`` files of the shared
+folder). Without them it is skipped, and the reason names each data set and how to get it; with
+``METAENVS_REQUIRE_DATA=1`` (set by ``.ci/run``) it fails instead, so CI cannot skip it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pytest
 
 import metaenvs
 
+from . import datagen
 from .datagen import SHARED, build_data_root
 
 warnings.filterwarnings("ignore", message=".*(Box|symmetric|infinity|spec).*", category=UserWarning)
@@ -33,8 +39,27 @@ def data_root(tmp_path_factory):
             os.environ[key] = value
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "real_data(*names): needs these real data sets (catalogue names) or shared files (*.npz); "
+        "skips without them, fails under METAENVS_REQUIRE_DATA=1",
+    )
+
+
+def pytest_runtest_setup(item):
+    names = tuple(n for mark in item.iter_markers("real_data") for n in mark.args)
+    reason = datagen.missing_reason(names) if names else None
+    if reason is None:
+        return
+    if datagen.require_data():
+        pytest.fail(f"{datagen.REQUIRE_VAR}=1 but this test {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def shared():
+    """The shared data folder (tests that read files from it carry ``real_data`` marks)."""
     return SHARED
 
 

@@ -2,6 +2,13 @@
 
 Used by the tests to check that canonical and compact readers agree, to serve downloads
 from 127.0.0.1, and to provide the data sets that the shared folder lacks.
+
+The shared folder is ``METAENVS_TEST_SHARED`` if set (point it at a missing path to test as a
+newcomer does, without data), else ``METAENVS_DATA`` (``.ci/run`` sets it), else
+``../shared/datasets`` beside the checkout. Every data set it lacks is replaced in the session's
+data folder by a small generated stand-in in the publisher's format (:func:`build_data_root`);
+tests whose assertions need the real data set are marked ``@pytest.mark.real_data(...)`` and
+skip without it, naming it and how to get it, or fail under ``METAENVS_REQUIRE_DATA=1`` (CI).
 """
 
 from __future__ import annotations
@@ -19,7 +26,12 @@ import numpy as np
 
 from metaenvs.data import catalog
 
-SHARED = Path(os.environ.get("METAENVS_DATA") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+SHARED = Path(
+    os.environ.get("METAENVS_TEST_SHARED")
+    or os.environ.get("METAENVS_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "datasets"
+)
+REQUIRE_VAR = "METAENVS_REQUIRE_DATA"
 COMPACT = (
     "omniglot_28x28.npz",
     "movielens_100k.npz",
@@ -30,7 +42,11 @@ COMPACT = (
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def pin(name: str, folder: Path) -> None:
@@ -156,6 +172,147 @@ def omniglot_zips(folder: Path, alphabets: dict[int, list[str]]) -> None:
         write_zip(folder / f"{zip_name}.zip", members)
 
 
+# ----- which real data sets are here ----------------------------------------------------------
+catalog.entry("mnist")  # fills the catalogue
+ORIGINAL = dict(catalog.CATALOG)  # the publishers' checksums, before any pin()
+# Background (subset 0) and evaluation (subset 1) alphabets of Omniglot, with a stand-in's
+# character count: 20 for the listed alphabets, 1 for the four with fewer than 20 characters.
+OMNIGLOT_SUBSETS = (
+    ("Alphabet_of_the_Magi", "Anglo-Saxon_Futhorc", "Arcadian", "Armenian", "Asomtavruli_(Georgian)",
+     "Balinese", "Bengali", "Blackfoot_(Canadian_Aboriginal_Syllabics)", "Braille", "Burmese_(Myanmar)",
+     "Cyrillic", "Early_Aramaic", "Futurama", "Grantha", "Greek", "Gujarati", "Hebrew",
+     "Inuktitut_(Canadian_Aboriginal_Syllabics)", "Japanese_(hiragana)", "Japanese_(katakana)", "Korean",
+     "Latin", "Malay_(Jawi_-_Arabic)", "Mkhedruli_(Georgian)", "N_Ko",
+     "Ojibwe_(Canadian_Aboriginal_Syllabics)", "Sanskrit", "Syriac_(Estrangelo)", "Tagalog", "Tifinagh"),
+    ("Angelic", "Atemayar_Qelisayer", "Atlantean", "Aurek-Besh", "Avesta", "Ge_ez", "Glagolitic", "Gurmukhi",
+     "Kannada", "Keble", "Malayalam", "Manipuri", "Mongolian", "Old_Church_Slavonic_(Cyrillic)", "Oriya",
+     "Sylheti", "Syriac_(Serto)", "Tengwar", "Tibetan", "ULOG"),
+)  # fmt: skip
+OMNIGLOT_SMALL = ("Blackfoot", "Inuktitut", "Ojibwe", "Tagalog")
+
+
+def has_real(name: str) -> bool:
+    """Whether the shared folder holds the real data set ``name`` (a catalogue name, in either
+    form, checked against the publishers' checksums) or the shared file ``name`` (``*.npz``)."""
+    if name not in _REAL:
+        if name.endswith(".npz"):
+            _REAL[name] = (SHARED / name).is_file()
+        else:
+            ds = ORIGINAL[name]  # hashed here, so that no stamp is written into the shared folder
+            compact = ds.compact and _matches(SHARED / ds.compact, ds.compact_sha256)
+            canonical = all(_matches(SHARED / name / f.filename, f.sha256) for f in ds.files)
+            _REAL[name] = bool(compact or canonical)
+    return _REAL[name]
+
+
+_REAL: dict[str, bool] = {}
+
+
+def _matches(path: Path, expected: str | None) -> bool:
+    return path.is_file() and (expected is None or sha256(path) == expected)
+
+
+def missing_reason(names: tuple[str, ...]) -> str | None:
+    """Why a test that needs the real data sets (or shared files) ``names`` cannot run, or ``None``."""
+    absent = [n for n in names if not has_real(n)]
+    if not absent:
+        return None
+    hints = [
+        f"{n} (a file of the shared data folder)"
+        if n.endswith(".npz")
+        else f"the real {ORIGINAL[n].title} ({n}; get it with `metaenvs data fetch {n}`)"
+        for n in absent
+    ]
+    return (
+        f"needs {', '.join(hints)} in {SHARED}; point METAENVS_DATA (or METAENVS_TEST_SHARED) at a "
+        "folder that holds it"
+    )
+
+
+def require_data() -> bool:
+    """Whether a test that needs real data must fail instead of skipping (``METAENVS_REQUIRE_DATA``)."""
+    return os.environ.get(REQUIRE_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
+# ----- stand-ins for the data sets the shared folder lacks -------------------------------------
+def ratings_rows(
+    rng: np.random.Generator, users: int = 220, items: int = 130, per_user: int = 60
+) -> np.ndarray:
+    """``(user, item, rating, timestamp)`` rows: each user rates 55 of items 1-100 (the popular
+    ones) and 5 of the rest, so the top-100 items and 50+ ratings per user are guaranteed."""
+    rows = []
+    for u in range(1, users + 1):
+        popular = rng.choice(100, size=per_user - 5, replace=False) + 1
+        rare = rng.choice(items - 100, size=5, replace=False) + 101
+        for i in np.sort(np.concatenate([popular, rare])):
+            rows.append((u, int(i), int(rng.integers(1, 6)), 874700000 + len(rows)))
+    return np.array(rows, dtype=np.int64)
+
+
+def movielens100k_rows() -> np.ndarray:
+    """MovieLens 100K ``u.data`` rows: the real ones if shared, else the (fixed) stand-in's."""
+    if has_real("movielens_100k.npz"):
+        with np.load(SHARED / "movielens_100k.npz") as f:
+            return np.stack([f["user"], f["item"], f["rating"], f["timestamp"]], axis=1).astype(np.int64)
+    return ratings_rows(np.random.default_rng(100))
+
+
+def write_jester_standin(path: Path, rng: np.random.Generator, users: int = 220) -> np.ndarray:
+    """A Jester ``jester_dataset_1_1.zip`` holding the CSV form of the sheet; returns the sheet."""
+    sheet = np.full((users, 101), 99.0)
+    for u in range(users):
+        jokes = rng.choice(100, size=60 + int(rng.integers(0, 30)), replace=False)
+        sheet[u, 1 + jokes] = np.round(rng.uniform(-10, 10, size=len(jokes)), 2)
+    sheet[:, 0] = (sheet[:, 1:] != 99.0).sum(axis=1)
+    text = "\n".join(",".join(f"{v:g}" for v in row) for row in sheet) + "\n"
+    write_zip(path, {"jester-data-1.csv": text.encode()})
+    return sheet
+
+
+def write_omniglot_standin(folder: Path, rng: np.random.Generator, side: int = 28) -> None:
+    """Omniglot's two zips of PNGs, named as published, for all 50 alphabets (20 characters each,
+    1 for the four small ones) with 20 random drawings per character, ``side`` pixels square."""
+    from PIL import Image
+
+    pool = []
+    for _ in range(1024):
+        buf = io.BytesIO()
+        Image.fromarray(rng.random((side, side)) > 0.15).save(buf, format="PNG")
+        pool.append(buf.getvalue())
+    char_id = 0
+    for subset, zip_name in enumerate(("images_background", "images_evaluation")):
+        members = {}
+        for alphabet in sorted(OMNIGLOT_SUBSETS[subset]):
+            count = 1 if alphabet.startswith(OMNIGLOT_SMALL) else 20
+            for character in range(1, count + 1):
+                char_id += 1
+                for drawer in range(1, 21):
+                    name = f"{zip_name}/{alphabet}/character{character:02d}/{char_id:04d}_{drawer:02d}.png"
+                    members[name] = pool[int(rng.integers(len(pool)))]
+        write_zip(folder / f"{zip_name}.zip", members)
+
+
+def write_standin(name: str, root: Path, rng: np.random.Generator) -> None:
+    """Write a stand-in for data set ``name`` under ``root/name`` and pin it in the catalogue."""
+    if name == "mnist":
+        x = rng.integers(0, 256, size=(300, 28, 28), dtype=np.uint8)
+        y = (np.arange(300) % 10).astype(np.uint8)
+        write_idx_set(root / name, x[:200], y[:200], x[200:], y[200:])
+    elif name == "cifar10":
+        x = rng.integers(0, 256, size=(300, 32, 32, 3), dtype=np.uint8)
+        names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+        is_test = np.arange(300) >= 200
+        write_cifar10(root / name / "cifar-10-binary.tar.gz", x, np.arange(300) % 10, is_test, names)
+    elif name == "movielens100k":
+        text = movielens_text(*movielens100k_rows().T)
+        write_zip(root / name / "ml-100k.zip", {"ml-100k/u.data": text.encode()})
+    elif name == "jester1":
+        write_jester_standin(root / name / "jester_dataset_1_1.zip", rng)
+    elif name == "omniglot":
+        write_omniglot_standin(root / name, rng)
+    pin(name, root)
+
+
 def build_data_root(root: Path) -> Path:
     """A data folder: links to the shared compact files, plus generated canonical files for the
     data sets the shared folder lacks (pinned in the catalogue by their sha256)."""
@@ -163,6 +320,11 @@ def build_data_root(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in COMPACT:
         if (SHARED / name).is_file() and not (root / name).exists():
+            os.symlink(SHARED / name, root / name)
+    for name in ("mnist", "cifar10", "movielens100k", "jester1", "omniglot"):
+        if not has_real(name):
+            write_standin(name, root, np.random.default_rng([0, len(name)]))
+        elif not (root / ORIGINAL[name].compact).exists():  # shared in the canonical form only
             os.symlink(SHARED / name, root / name)
     for name in ("fashion_mnist", "kmnist"):
         x = rng.integers(0, 256, size=(300, 28, 28), dtype=np.uint8)

@@ -105,6 +105,7 @@ def test_no_test_alphabet_reaches_meta_training():
 
 
 # ----- Omniglot episodes ----------------------------------------------------------------
+@pytest.mark.real_data("omniglot")  # the real counts: 659 evaluation and 964 background characters
 def test_episode_classes_split_by_alphabet_with_rotations():
     dist = metaenvs.make("Vision/Omniglot5way1shot-v0")
     arrays = tables.omniglot()

@@ -10,7 +10,7 @@ import pytest
 from metaenvs.data import data_dir, download, ensure_file
 from metaenvs.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from .datagen import SHARED
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):

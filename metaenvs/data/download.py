@@ -184,6 +184,14 @@ def ensure_file(
 ) -> Path:
     """Return ``dest`` if it is present and verified, else download it (unless ``offline``).
 
+    Args:
+        url: Where the file comes from.
+        dest: Where it goes.
+        sha256: Its expected sha256, if known.
+        offline: Never download; raise instead.
+        fetch_command: The command that fetches it, named in the error.
+        max_bytes: Refuse a download larger than this (the file's known size).
+
     Raises:
         DataError: If the file is missing or corrupt and cannot (or may not) be downloaded; the
             message says what to download, where to put it and which command fetches it.

@@ -56,6 +56,7 @@ def verify_entry(
     from agents import make_agent
     from metaenvs.evaluation import evaluate
 
+    board.check_root(must_exist=True)
     entry_id = board.resolve(entry_id)
     entry = board.load_entry(entry_id)
     result = entry["result"]

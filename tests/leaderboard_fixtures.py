@@ -6,8 +6,10 @@ held-out tasks is small, so evaluation and verification run in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,25 @@ def refused(board_dir: Path, result: Path, init: Path | None = None) -> list[str
     problems = info.value.problems
     assert problems and all(p and "\n" not in p for p in problems)
     return problems
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 60):
+    """Fail (instead of hanging) if the block runs longer than ``seconds`` (SIGALRM; main thread only)."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: a read blocked or did not end")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def point_init_at(data: dict, sha: str) -> None:
+    """Make a result name the initialization with this sha256 (result and card)."""
+    data["init"]["sha256"] = sha
+    data["init"]["card"]["sha256"] = sha

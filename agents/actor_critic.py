@@ -140,6 +140,37 @@ class _GradientStepEvents:
         self.step += 1
 
 
+def expected_gradient_steps(algo: Any, timesteps: int) -> tuple[int, bool]:
+    """``(steps, exact)``: the optimizer steps SB3's ``learn(timesteps)`` takes by its own rules.
+
+    One ``train()`` per rollout of ``n_steps x n_envs`` timesteps: A2C steps once, PPO
+    ``n_epochs x ceil(rollout / batch_size)`` times, or fewer when ``target_kl`` stops an epoch early
+    (then ``exact`` is False and the count is an upper bound).
+    """
+    rollout = algo.n_steps * algo.n_envs
+    rollouts = math.ceil(timesteps / rollout)
+    if not hasattr(algo, "n_epochs"):
+        return rollouts, True
+    per_rollout = algo.n_epochs * math.ceil(rollout / algo.batch_size)
+    return rollouts * per_rollout, getattr(algo, "target_kl", None) is None
+
+
+def _check_gradient_events(algo: Any, fired: int, timesteps: int) -> None:
+    """Fail loudly if the hooks saw fewer gradient steps than SB3's ``learn`` must have taken."""
+    import stable_baselines3
+
+    expected, exact = expected_gradient_steps(algo, timesteps)
+    if fired == expected or (not exact and 0 < fired <= expected):
+        return
+    raise IncompatibleAgentError(
+        f"SB3 {stable_baselines3.__version__} {type(algo).__name__}.learn({timesteps}) took "
+        f"{'at most ' if not exact else ''}{expected} gradient steps by its own rules, but the hooks saw "
+        f"{fired}: this SB3 version trains in a way the hooks do not reach (an optimizer re-created "
+        "inside train()?), so no meta-learner could see its inner steps. Use the SB3 version the suite "
+        "was tested with (pyproject.toml)."
+    )
+
+
 class ActorCritic:
     """An SB3 actor-critic that learns one RL task from the current :attr:`model`.
 
@@ -192,7 +223,6 @@ class ActorCritic:
         self.n_envs = positive_int("n_envs", n_envs)
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
         self.eval_mode = one_of("eval_mode", eval_mode, EVAL_MODES)
-        self._last_curve: LearningCurve | None = None
         self.policy_alias = policy
         self.policy_kwargs = dict(policy_kwargs or {})
         self._sb3_policy_kwargs = resolve_policy_kwargs(self.policy_kwargs)
@@ -370,19 +400,20 @@ class ActorCritic:
                 for handle in handles:
                     handle.remove()
                 vec_env.close()
+            _check_gradient_events(algo, events.step, steps)
         if not curve.values:  # no episode finished within the budget
             curve.append(steps, float("nan"))
         params = dict(self.model.named_parameters())
         hook.on_task_end(TaskEndContext(self, task, params, curve, None))
-        self._last_curve = curve
         return curve
 
-    def _training_score(self, task: Task) -> dict[str, float]:
-        curve = self._last_curve
+    def _training_score(self, task: Task, curve: LearningCurve | None) -> dict[str, float]:
         if curve is None or curve.task_id != task.id:
             raise InvalidArgumentError(
-                f"eval_mode='training' scores the episodes of the last learn() on the task, but task "
-                f"{task.id!r} was not the last one learned; call learn(task, steps) first."
+                "eval_mode='training' scores the training episodes of one run: pass the curve that "
+                f"learn() returned for task {task.id!r}, as evaluate(task, seed, curve=curve)"
+                + ("" if curve is None else f" (the curve given is of task {curve.task_id!r})")
+                + "."
             )
         returns = [v for v in curve.values if math.isfinite(v)][-self.eval_episodes :]
         if not returns:
@@ -404,14 +435,15 @@ class ActorCritic:
             self.model.parameters(), lr=algo.lr_schedule(1), **throwaway.optimizer_kwargs
         )
 
-    def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
+    def evaluate(self, task: Task, seed: int = 0, curve: LearningCurve | None = None) -> dict[str, float]:
         """Mean and std of the undiscounted return over :attr:`eval_episodes` episodes.
 
-        New deterministic episodes, or with ``eval_mode="training"`` the last episodes of the
-        latest :meth:`learn` on ``task`` (an error if none finished within its budget).
+        New deterministic episodes, or with ``eval_mode="training"`` the last episodes of the run
+        whose ``curve`` (what :meth:`learn` returned) is given: the score belongs to that run, never
+        to hidden state (an error if no episode finished within its budget).
         """
         if self.eval_mode == "training":
-            return self._training_score(task)
+            return self._training_score(task, curve)
         native = self.vectorizer == "auto" and task.native_vector_env
         vec_env, own = self._make_envs(task, min(self.n_envs, self.eval_episodes) if native else 1)
         vec_env.seed(derive_seed(seed, 3))

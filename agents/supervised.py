@@ -260,7 +260,7 @@ class SupervisedAgent:
         return self._batched_loop.learn(tasks, steps, hooks, seeds, fresh_starts)
 
     @torch.no_grad()
-    def evaluate(self, task: Task, seed: int = 0) -> dict[str, float]:
+    def evaluate(self, task: Task, seed: int = 0, curve: Any = None) -> dict[str, float]:
         """Score :attr:`model` on the task's held-out data: ``{"loss": ..., metric: ...}``.
 
         ``seed`` is accepted for uniformity with RL agents; the score is deterministic.

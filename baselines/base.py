@@ -64,6 +64,11 @@ class MetaLearner(Hook):
         params: Sequence[str] | None = None,
     ) -> None:
         self.meta_lr = non_negative_float("meta_lr", meta_lr)
+        if self.meta_lr > torch.finfo(torch.float32).max:
+            raise InvalidArgumentError(
+                f"meta_lr {meta_lr!r} is beyond float32 (3.4e38): no parameter can be stepped by it; meta "
+                "step sizes are usually 1e-4 to 1."
+            )
         self.meta_lr_final = non_negative_float("meta_lr_final", meta_lr_final)
         self.meta_optimizer_name = one_of("meta_optimizer", meta_optimizer, META_OPTIMIZERS)
         self.schedule = one_of("schedule", schedule, SCHEDULES)

@@ -18,15 +18,29 @@ QUICKSTART_DIST = "Synthetic/Sinusoid-v0"
 
 
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:
-    """A plain-text comparison table of evaluation summaries."""
-    header = f"{'method':<10} {'final test ' + metric:>24} {'train-curve AUC':>24} {'n':>5}"
+    """A plain-text table of evaluation summaries: one row per method, IQM and mean with 95% bootstrap
+    CIs of the ranked score (the normalised one where the protocol normalises), as the board shows.
+
+    Args:
+        rows: ``{"method": name, "summary": EvaluationResult.summary()}`` per method.
+        metric: The protocol's metric (the column title).
+    """
+    from metaenvs.evaluation import format_interval
+
+    key = "normalized_final" if all("normalized_final" in r["summary"].blocks for r in rows) else "final"
+    title = rows[0]["summary"][key]["score"] if rows else metric
+    header = (
+        f"{'method':<12} {'IQM ' + title + ' [95% CI]':>30} {'mean [95% CI]':>30} {'tasks':>6} {'runs':>5}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
-        final, auc = row["summary"]["final"], row["summary"]["auc"]
+        block = row["summary"][key]
         lines.append(
-            f"{row['method']:<10} {final['mean']:>14.4f} ± {final['ci95']:<7.4f} "
-            f"{auc['mean']:>14.4f} ± {auc['ci95']:<7.4f} {final['n']:>5d}"
+            f"{row['method']:<12} {format_interval(block['iqm']):>30} {format_interval(block['mean']):>30} "
+            f"{block['n_tasks']:>6d} {block['n_runs']:>5d}"
         )
+    direction = "higher" if rows and rows[0]["summary"][key]["higher_is_better"] else "lower"
+    lines.append(f"({title} on held-out tasks after adaptation; {direction} is better)")
     return "\n".join(lines)
 
 

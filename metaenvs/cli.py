@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,90 @@ EPILOG = """examples:
   metaenvs submit result.json --init runs/reptile/init.safetensors
   metaenvs board show --dist Synthetic/Sinusoid-v0
 """
+
+
+ALGORITHM_NAMES = (
+    "leap",
+    "reptile",
+    "fomaml",
+    "fomamlpp",
+    "cts",
+    "mtl",
+    "scratch",
+    "maml",
+    "imaml",
+    "amaml",
+    "adjoint",
+)
+"""``--algo`` choices (``baselines.ALGORITHMS``'s keys, listed here so that arguments are checked before
+torch and SB3 are imported; a test keeps the two equal)."""
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_SEEDS = 10_000
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give a positive integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give an integer >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
+    return value
+
+
+def _step_size(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a step size such as 0.1") from None
+    if not math.isfinite(value) or not 0 < value <= FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a finite number > 0 that float32 parameters can be stepped by (<= 3.4e38)"
+        )
+    return value
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` or ``"0-4"`` (inclusive ranges, mixable: ``"0-2,7"``) as a tuple of distinct seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            span = range(int(low), int(high) + 1) if dash else range(int(part), int(part) + 1)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a seed list: give integers >= 0 separated by commas, or ranges such as 0-4"
+            ) from None
+        if span.start < 0 or len(span) == 0:
+            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not a range of seeds >= 0")
+        seeds.extend(span)
+        if len(seeds) > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"{text!r} names more than {MAX_SEEDS} seeds")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed; each seed may appear once")
+    return tuple(seeds)
+
+
+def _dist_id(text: str) -> str:
+    """A registered id (checked before any heavy import); unknown ids list the nearest ones."""
+    import metaenvs
+
+    try:
+        metaenvs.spec(text)
+    except MetaEnvsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -101,11 +186,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.split is not None:
         changes["split"] = args.split
     if args.seeds is not None:
-        changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+        changes["seeds"] = args.seeds
     if args.budget is not None:
         changes["budget"] = args.budget
-    if changes:
-        protocol = protocol.customised(**changes)
+    protocol = protocol.customised(**changes)  # the protocol itself when every value is its own
+    if protocol.split not in dist.splits or dist.splits[protocol.split] is None:
+        finite = [s for s, n in dist.splits.items() if n is not None]
+        raise InvalidArgumentError(f"--split {protocol.split!r}: {dist.id} has the finite splits {finite}.")
     agent = make_agent(dist, seed=0)
     commands = [*args.prior_command, _command_line("evaluate", args.argv)]
     result = evaluate(
@@ -118,8 +205,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         submitter=args.submitter,
         code_url=args.code_url,
         commands=commands,
+        custom=args.custom,
+        allow_foreign_init=args.allow_foreign_init,
     )
-    label = "init" if args.init else "scratch"
+    card = result.init.get("card") or {}
+    label = str(card.get("algorithm", "init")) if args.init else "scratch"
     print(format_table([{"method": label, "summary": result.summary()}], protocol.metric))
     print(f"protocol {protocol.id} hash {protocol.hash[:16]}")
     if args.out:
@@ -234,14 +324,21 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
     return 1 if any(r["form"] == "corrupt" for r in report.values()) else 0
 
 
+class DEFAULTS(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metaenvs`` command."""
+    from metaenvs import __version__
+
     parser = argparse.ArgumentParser(
         prog="metaenvs",
         description="Registered task distributions and meta-learners for reproducible meta-learning.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"metaenvs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list registered task distributions")
@@ -249,32 +346,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("info", help="show a distribution's spec, splits and protocol")
-    p.add_argument("id", help="task-distribution id, e.g. Synthetic/Sinusoid-v0")
-    p.add_argument("--seed", type=int, default=0, help="distribution seed (fixes held-out tasks)")
-    p.add_argument("--max-tasks", type=int, default=20, help="held-out task ids to show")
+    p.add_argument("id", type=_dist_id, help="task-distribution id, e.g. Synthetic/Sinusoid-v0")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="distribution seed (fixes held-out tasks)"
+    )
+    p.add_argument("--max-tasks", type=_positive_int, default=20, help="held-out task ids to show")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("train", help="meta-train an initialization")
-    p.add_argument("--dist", required=True, help="task-distribution id")
+    p = sub.add_parser("train", help="meta-train an initialization", formatter_class=DEFAULTS)
+    p.add_argument("--dist", required=True, type=_dist_id, help="task-distribution id")
     p.add_argument(
-        "--algo",
-        default="reptile",
-        help="meta-learner: leap, reptile, fomaml, fomamlpp, cts, mtl, scratch, maml, imaml, amaml, adjoint",
+        "--algo", default="reptile", choices=ALGORITHM_NAMES, metavar="ALGO", help="meta-learner: %(choices)s"
     )
-    p.add_argument("--meta-steps", type=int, default=1000, help="number of meta-updates")
-    p.add_argument("--meta-batch", type=int, default=5, help="tasks per meta-update")
-    p.add_argument("--inner-steps", type=int, default=None, help="budget per task (default: protocol's)")
-    p.add_argument("--meta-lr", type=float, default=None, help="meta step size")
+    p.add_argument("--meta-steps", type=_positive_int, default=1000, help="number of meta-updates")
+    p.add_argument("--meta-batch", type=_positive_int, default=5, help="tasks per meta-update")
+    p.add_argument(
+        "--inner-steps", type=_positive_int, default=None, help="budget per task (default: the protocol's)"
+    )
+    p.add_argument(
+        "--meta-lr", type=_step_size, default=None, help="meta step size (default: the algorithm's)"
+    )
     p.add_argument(
         "--params",
         default=None,
         help="comma-separated parameter-name prefixes to meta-learn (default: every parameter the "
         "distribution's tasks share; for Atari, whose games have their own action heads, the encoder)",
     )
-    p.add_argument("--seed", type=int, default=0, help="run seed (batches, task seeds, initial weights)")
-    p.add_argument("--dist-seed", type=int, default=0, help="distribution seed")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="run seed (batches, task seeds, initial weights)"
+    )
+    p.add_argument("--dist-seed", type=_non_negative_int, default=0, help="distribution seed")
     p.add_argument("--out", required=True, help="run folder (log.csv, checkpoints, init.safetensors)")
-    p.add_argument("--checkpoint-every", type=int, default=10, help="meta steps between checkpoints")
+    p.add_argument(
+        "--checkpoint-every", type=_positive_int, default=10, help="meta steps between checkpoints"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--executor",
@@ -292,13 +397,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate an initialization on held-out tasks")
-    p.add_argument("--dist", required=True, help="task-distribution id")
+    p = sub.add_parser(
+        "evaluate", help="evaluate an initialization on held-out tasks", formatter_class=DEFAULTS
+    )
+    p.add_argument("--dist", required=True, type=_dist_id, help="task-distribution id")
     p.add_argument("--init", default=None, help="init.safetensors (omit: random init per seed)")
-    p.add_argument("--split", default=None, help="split to evaluate (default: protocol's, 'test')")
-    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: protocol's)")
-    p.add_argument("--budget", type=int, default=None, help="steps per task (default: protocol's)")
-    p.add_argument("--dist-seed", type=int, default=0, help="distribution seed")
+    p.add_argument("--split", default=None, help="split to evaluate (default: the protocol's, 'test')")
+    p.add_argument(
+        "--seeds", type=parse_seeds, default=None, help="seeds, e.g. 0,1,2 or 0-4 (default: the protocol's)"
+    )
+    p.add_argument(
+        "--budget", type=_positive_int, default=None, help="steps per task (default: the protocol's)"
+    )
+    p.add_argument("--dist-seed", type=_non_negative_int, default=0, help="distribution seed")
+    p.add_argument(
+        "--custom",
+        action="store_true",
+        help="allow an agent off the protocol's recipe (recorded as a custom protocol, never ranked)",
+    )
+    p.add_argument(
+        "--allow-foreign-init",
+        action="store_true",
+        help="evaluate an initialization whose card names another distribution (a transfer)",
+    )
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--submitter", default=None, help="name shown on the leaderboard")
@@ -324,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("board", help="the leaderboard: show, render, verify")
     board_sub = p.add_subparsers(dest="board_command", required=True, metavar="BOARD_COMMAND")
     q = board_sub.add_parser("show", help="ranked table per protocol, with CIs and verified marks")
-    q.add_argument("--dist", default=None, help="only this distribution id")
+    q.add_argument("--dist", default=None, type=_dist_id, help="only this distribution id")
     q.add_argument("--board", default=None, help="board folder")
     q.set_defaults(func=_cmd_board_show)
     q = board_sub.add_parser("render", help="write a static HTML page (tables and plots)")
@@ -358,8 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="Reptile vs scratch on sinusoid regression (no download)")
     p.add_argument("--out", default="quickstart_out", help="output folder")
-    p.add_argument("--meta-steps", type=int, default=1000, help="Reptile meta steps")
-    p.add_argument("--seed", type=int, default=0, help="run seed")
+    p.add_argument("--meta-steps", type=_positive_int, default=1000, help="Reptile meta steps")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="run seed")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_quickstart)
     return parser
@@ -367,13 +488,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metaenvs`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # every argument is checked here, before heavy imports
+    except SystemExit as exc:  # --help, --version, or a bad argument (argparse printed why)
+        return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except MetaEnvsError as exc:
         print(f"metaenvs {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that cannot be read or written: say which, without a traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"metaenvs {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"metaenvs {args.command}: interrupted; a run folder resumes from its last checkpoint",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

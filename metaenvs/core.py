@@ -276,7 +276,27 @@ class TaskDistribution(ABC):
             )
         if task._dist is self:
             return task
+        own = self._own_params(task)
+        if own is None or canonical_json(own) != canonical_json(dict(task.params)):
+            raise WrongDistributionError(
+                f"Task {task.id!r} ({task.split}) has params {_short(task.params)}, but {self.id} (seed "
+                f"{self.seed}) has {'no such task' if own is None else 'params ' + _short(own)}: the task "
+                f"comes from another instance of {task.dist_id} (another seed, version or data). Use tasks "
+                f"from this distribution object, or metaenvs.make({task.dist_id!r}, seed=...) with the seed "
+                "the task was drawn from."
+            )
         return Task(task.id, task.split, task.params, task.dist_id, _dist=self)
+
+    def _own_params(self, task: Task) -> dict[str, Any] | None:
+        """The params this distribution gives the task with ``task``'s id (``None``: it has none)."""
+        sizes = self._split_sizes()
+        if task.split not in sizes:
+            return None
+        if sizes[task.split] is None:  # a sampled task: its id is the hash of its params
+            return (
+                dict(task.params) if self._sampled_task(task.split, dict(task.params)).id == task.id else None
+            )
+        return next((dict(t.params) for t in self.tasks(task.split) if t.id == task.id), None)
 
     def task_from_dict(self, data: Mapping[str, Any]) -> Task:
         """Rebuild a task from :meth:`Task.to_dict` output, bound to this distribution."""
@@ -398,6 +418,11 @@ class RLTaskDistribution(TaskDistribution):
             higher_is_better=True,
             agent=dict(agent),
         )
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = canonical_json(value) if isinstance(value, Mapping) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def choose_disjoint(rng: np.random.Generator, items: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:

@@ -36,6 +36,10 @@ class WrongDistributionError(MetaEnvsError, ValueError):
     """A task was passed to something built for a different task distribution."""
 
 
+class RecipeError(MetaEnvsError, ValueError):
+    """An agent's settings depart from the recipe of the protocol it is evaluated under."""
+
+
 class IncompatibleAgentError(MetaEnvsError, TypeError):
     """An agent lacks a capability that a meta-learner or task needs."""
 

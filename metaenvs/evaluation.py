@@ -22,10 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from metaenvs.core import TaskDistribution
-from metaenvs.errors import InvalidArgumentError, WrongDistributionError
+from metaenvs.errors import InvalidArgumentError, RecipeError, WrongDistributionError
 from metaenvs.io import environment_versions, load_initialization, write_json_atomic
-from metaenvs.metrics import mean_ci
-from metaenvs.protocol import Protocol
+from metaenvs.protocol import EXECUTION_KEYS, Protocol, recipe_differences
 
 RESULT_SCHEMA_VERSION = 2
 """Version of the result JSON; ``leaderboard/result.schema.json`` describes it (2: suite version, dist seed,
@@ -44,6 +43,44 @@ def hardware_info() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "accelerator": accelerator,
     }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Aggregates of an evaluation: for each of ``final``, ``auc`` (and ``normalized_final`` where the
+    protocol normalises), what :func:`metaenvs.aggregates.summarize` gives: IQM and mean with 95%
+    bootstrap CIs (the leaderboard's statistic). ``str(summary)`` is a readable table."""
+
+    blocks: Mapping[str, Mapping[str, Any]]
+
+    def __getitem__(self, key: str) -> Mapping[str, Any]:
+        return self.blocks[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in results."""
+        return json.loads(json.dumps(self.blocks))
+
+    def __str__(self) -> str:
+        lines = []
+        for key, block in self.blocks.items():
+            arrow = "higher is better" if block["higher_is_better"] else "lower is better"
+            lines.append(
+                f"{block['score']} ({key}, {arrow}): IQM {format_interval(block['iqm'])}, mean "
+                f"{format_interval(block['mean'])} (95% bootstrap CIs; {block['n_tasks']} tasks, "
+                f"{block['n_runs']} runs)"
+            )
+        return "\n".join(lines)
+
+
+def format_score(value: float) -> str:
+    """A score to 4 significant digits (``0.3231``, ``1.234e+05``): what tables and bars show."""
+    return f"{value:.4g}"
+
+
+def format_interval(estimate: Mapping[str, float]) -> str:
+    """``0.3231 [0.2811, 0.3702]`` from ``{"estimate", "low", "high"}``."""
+    low, high = format_score(estimate["low"]), format_score(estimate["high"])
+    return f"{format_score(estimate['estimate'])} [{low}, {high}]"
 
 
 @dataclass
@@ -65,18 +102,45 @@ class EvaluationResult:
     submitter: str | None = None
     code_url: str | None = None
     commands: list[str] = field(default_factory=list)
+    held_out_tasks_are_a_sample: bool = True
 
     def scores(self, key: str = "final") -> list[float]:
         """``final`` scores or ``auc`` values of every task × seed, in record order."""
         return [float(r[key]) for r in self.records]
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        """Mean and 95% CI half-width across tasks × seeds of the final score and the AUC."""
-        out = {}
-        for key in ("final", "auc"):
-            mean, half = mean_ci(self.scores(key))
-            out[key] = {"mean": mean, "ci95": half, "n": len(self.records)}
-        return out
+    def summary(self) -> Summary:
+        """IQM and mean with 95% bootstrap CIs of the final score, the AUC and (where the protocol
+        normalises) the normalised score: the statistics the leaderboard ranks, by the same code."""
+        from metaenvs.aggregates import summarize
+
+        protocol = self.protocol
+        sample = self.held_out_tasks_are_a_sample
+        blocks = {
+            "final": summarize(
+                self.records,
+                metric=protocol["metric"],
+                higher_is_better=protocol["higher_is_better"],
+                resample_tasks=sample,
+            ),
+            "auc": summarize(
+                self.records,
+                metric=f"{protocol['metric']} training-curve AUC",
+                higher_is_better=self.records[0]["curve"]["y_name"] == "episode_return",
+                resample_tasks=sample,
+                key="auc",
+            ),
+        }
+        if protocol.get("normalisation") not in NO_NORMALISATION and all(
+            r.get("normalized_final") is not None for r in self.records
+        ):
+            blocks["normalized_final"] = summarize(
+                self.records,
+                metric=f"{protocol['normalisation']}_normalized",
+                higher_is_better=True,
+                resample_tasks=sample,
+                key="normalized_final",
+            )
+        return Summary(blocks)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as the JSON document ``leaderboard/result.schema.json`` describes."""
@@ -99,7 +163,7 @@ class EvaluationResult:
             "compute": self.compute,
             "versions": self.versions,
             "hardware": self.hardware,
-            "summary": self.summary(),
+            "summary": self.summary().to_dict(),
         }
         if self.submitter is not None:
             data["submitter"] = self.submitter
@@ -115,17 +179,57 @@ class EvaluationResult:
         return Path(path)
 
 
-def _resolve_init(init: Any) -> tuple[Mapping[str, torch.Tensor] | None, dict[str, Any]]:
+def _resolve_init(
+    init: Any, dist: TaskDistribution, allow_foreign: bool
+) -> tuple[Mapping[str, torch.Tensor] | None, dict[str, Any]]:
     if init is None:
         return None, {"kind": "scratch", "sha256": None, "card": None}
     if isinstance(init, (str, os.PathLike)):
         tensors, card = load_initialization(init)
+        origin = card.get("dist_id")
+        if origin != dist.id:
+            where = "records no distribution" if origin is None else f"says it was meta-trained on {origin}"
+            if not allow_foreign:
+                raise WrongDistributionError(
+                    f"The card of {init} {where}, not {dist.id}. Evaluate it on its own distribution, or "
+                    "pass allow_foreign_init=True (metaenvs evaluate --allow-foreign-init) to transfer it "
+                    "on purpose; the result then records the transfer."
+                )
+            print(f"note: evaluating {init}, meta-trained on {origin}, on {dist.id} (--allow-foreign-init)")
         return tensors, {"kind": "file", "sha256": card["sha256"], "card": card, "path": str(init)}
     if isinstance(init, Mapping):
         return init, {"kind": "in_memory", "sha256": None, "card": None}
     raise InvalidArgumentError(
         f"init must be None, a path to a .safetensors file or a dict of tensors, got {type(init).__name__}."
     )
+
+
+def prescribed_recipe(agent: Any, dist: TaskDistribution) -> dict[str, Any] | None:
+    """The settings of the agent the protocol prescribes, of ``agent``'s kind (``None`` if the agent's
+    class cannot build one: ``for_distribution`` is the agent contract's constructor)."""
+    build = getattr(type(agent), "for_distribution", None)
+    return None if build is None else build(dist, seed=0).hyperparameters()
+
+
+def _checked_recipe(agent: Any, dist: TaskDistribution, protocol: Protocol, custom: bool) -> Protocol:
+    """``protocol``, or its custom form recording the agent's settings; refuse an off-recipe agent."""
+    used = agent.hyperparameters()
+    expected = prescribed_recipe(agent, dist) if protocol.agent == dist.protocol.agent else None
+    differences = (
+        recipe_differences(expected, used)
+        if expected is not None
+        else [f"{type(agent).__name__} cannot be checked against the recipe (no for_distribution)"]
+    )
+    if not differences:
+        return protocol
+    if not custom:
+        raise RecipeError(
+            f"The agent departs from the recipe of {protocol.id}: " + "; ".join(differences) + ". Build it "
+            "with agents.make_agent(dist), or pass custom=True (metaenvs evaluate --custom) to record a "
+            "custom protocol, which the leaderboard does not rank."
+        )
+    recipe = {k: v for k, v in used.items() if k not in EXECUTION_KEYS}
+    return protocol.customised(agent={**protocol.agent, **recipe})
 
 
 def evaluate(
@@ -139,6 +243,8 @@ def evaluate(
     submitter: str | None = None,
     code_url: str | None = None,
     commands: list[str] | None = None,
+    custom: bool = False,
+    allow_foreign_init: bool = False,
 ) -> EvaluationResult:
     """Train from ``init`` on every task of the protocol's split, for every protocol seed.
 
@@ -153,6 +259,10 @@ def evaluate(
         submitter: Optional name shown on the leaderboard.
         code_url: Optional link to the code that produced the initialization.
         commands: The shell commands that produced the result (recorded for reproduction).
+        custom: Allow an agent whose settings depart from the protocol's recipe; the result is then
+            recorded under a ``custom`` protocol (with the agent's own settings), which the board
+            never ranks. Without it such an agent is refused before anything runs.
+        allow_foreign_init: Evaluate an initialization whose card names another distribution.
 
     Returns:
         The :class:`EvaluationResult`, with the whole learning curve of every run.
@@ -168,7 +278,8 @@ def evaluate(
             f"{protocol.id} budgets {protocol.budget_unit} but {type(agent).__name__} counts "
             f"{agent.step_unit}; use the agent the protocol prescribes (agents.make_agent(dist))."
         )
-    tensors, init_info = _resolve_init(init)
+    protocol = _checked_recipe(agent, dist, protocol, custom)
+    tensors, init_info = _resolve_init(init, dist, allow_foreign_init)
     tasks = dist.tasks(protocol.split)
     records, t0 = [], time.perf_counter()
     bar = tqdm(total=len(tasks) * len(protocol.seeds), disable=not progress, desc=f"evaluate {dist.id}")
@@ -178,7 +289,7 @@ def evaluate(
             if tensors is not None:
                 agent.set_parameters(tensors)
             curve = agent.learn(task, protocol.budget, seed=seed)
-            scores = agent.evaluate(task, seed=seed)
+            scores = agent.evaluate(task, seed=seed, curve=curve)
             if protocol.metric not in scores:
                 raise InvalidArgumentError(
                     f"Agent reported {sorted(scores)}, not the protocol metric {protocol.metric!r}."
@@ -218,6 +329,7 @@ def evaluate(
         submitter=submitter,
         code_url=code_url,
         commands=list(commands or []),
+        held_out_tasks_are_a_sample=bool(dist.held_out_tasks_are_a_sample),
     )
     if out is not None:
         result.save(out)

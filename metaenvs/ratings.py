@@ -10,8 +10,9 @@ Preprocessing, for Jester-1, MovieLens-100K, MovieLens-1M and any ``user,item,ra
 4. the input is the one-hot code of the item (``top_items`` wide); the target is the rating
    z-scored with **one** scaler (mean and std) fitted on the meta-train users' ratings.
 
-Each task draws, with a generator seeded by (seed, user), ``shots`` support ratings and
-``val`` other ratings: the agent learns on the support set and is scored on the val set
+Each task draws, with a generator seeded by (seed, user) and recorded in its params as ``draw_seed``
+(with the scaler's ``y_mean`` / ``y_std``, so a task's params alone decide its data), ``shots``
+support ratings and ``val`` other ratings: the agent learns on the support set and is scored on the val set
 (which is also the query set meta-learners use for their outer loss on train users).
 
 **Metric** ``nrmse``: the RMSE of the z-scored ratings, i.e. ``RMSE / std`` in rating units,
@@ -120,8 +121,11 @@ class RatingsDistribution(SupervisedTaskDistribution):
         return {s: len(users) for s, users in self._prepare()["splits"].items()}
 
     def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
-        user = self._prepare()["splits"][split][index]
-        return f"user{user}", {"user": user}
+        prepared = self._prepare()
+        user = prepared["splits"][split][index]
+        mean, std = prepared["moments"]
+        draw = derive_seed(self.seed, "task", str(user))
+        return f"user{user}", {"user": user, "draw_seed": draw, "y_mean": mean, "y_std": std}
 
     def load_task(self, task: Task) -> SupervisedData:
         task = self.check_task(task)
@@ -130,9 +134,9 @@ class RatingsDistribution(SupervisedTaskDistribution):
         if user_ratings is None:
             raise InvalidArgumentError(f"User {task.params['user']!r} is not among {self.id}'s users.")
         items = np.array(sorted(user_ratings))
-        rng = np.random.default_rng(derive_seed(self.seed, "task", str(task.params["user"])))
+        rng = np.random.default_rng(int(task.params["draw_seed"]))  # the task's params decide its data
         picked = items[rng.permutation(len(items))[: self.shots + self.val]]
-        mean, std = prepared["moments"]
+        mean, std = float(task.params["y_mean"]), float(task.params["y_std"])
         x = torch.nn.functional.one_hot(torch.as_tensor(picked), self.top_items).to(torch.float32)
         y = torch.tensor([(user_ratings[int(i)] - mean) / std for i in picked], dtype=torch.float32)[:, None]
         k = self.shots

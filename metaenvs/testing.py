@@ -16,7 +16,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from metaenvs.core import SPLITS, SupervisedData, Task, TaskDistribution
-from metaenvs.errors import ConformanceError
+from metaenvs.errors import ConformanceError, WrongDistributionError
 from metaenvs.metrics import LOSSES, METRICS
 from metaenvs.protocol import Protocol
 from metaenvs.registration import TaskSpec, make, registry
@@ -54,6 +54,8 @@ def check_task_distribution(dist: TaskDistribution, n_sample: int = 3, rollout_s
             _check_round_trip(dist, task)
             _check_task_content(dist, task, twin, rollout_steps)
     _check_disjoint(dist, n_sample)
+    if twin is not None:
+        _check_task_identity(dist, make(dist.spec, seed=dist.seed + 1), rollout_steps)
     if twin is not None and dist.seed_decides_splits:
         other = make(dist.spec, seed=dist.seed + 1)
         if other.split_hash() == dist.split_hash():
@@ -107,6 +109,39 @@ def _check_disjoint(dist: TaskDistribution, n: int) -> None:
             if key in seen and seen[key] != split:
                 _fail(dist, f"task params {key[:80]} appear in splits {seen[key]!r} and {split!r}.")
             seen[key] = split
+
+
+def _check_task_identity(dist: TaskDistribution, other: TaskDistribution, steps: int) -> None:
+    """A task's record decides its data: a task of another seed of the distribution is refused, or gives
+    exactly the data (or rollouts) it gives there; a record whose params were edited is refused."""
+    protocol_split = dist.protocol.split
+    candidates = []
+    for split, size in other.splits.items():
+        if size is None:
+            candidates += other.sample(np.random.default_rng(0), split, 1)
+            continue
+        ids = {t.id for t in dist.tasks(split)}
+        shared = [t for t in other.tasks(split) if t.id in ids]  # the same id under both seeds
+        candidates += shared[:2] + other.tasks(split)[:1]
+    for task in candidates:
+        try:
+            mine = dist.check_task(task)
+        except WrongDistributionError:
+            continue
+        if dist.kind == "supervised":
+            _same_data(dist, task, other.check_task(task).load(), mine.load())
+        elif _rollout(mine, steps) != _rollout(other.check_task(task), steps):
+            _fail(
+                dist,
+                f"task {task.id!r} of seed {other.seed} was accepted by seed {dist.seed}; its env differs.",
+            )
+    task = dist.tasks(protocol_split)[0]
+    edited = Task(task.id, task.split, {**task.params, "edited": 1}, task.dist_id)
+    try:
+        dist.check_task(edited)
+    except WrongDistributionError:
+        return
+    _fail(dist, f"check_task accepted task {task.id!r} with edited params {dict(edited.params)}.")
 
 
 def _check_round_trip(dist: TaskDistribution, task: Task) -> None:

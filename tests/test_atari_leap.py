@@ -102,9 +102,26 @@ def test_an_evaluation_budget_too_short_to_finish_an_episode_is_an_error():
     dist = metaenvs.make("Atari/LeapPool-v0")
     agent = make_agent(dist, seed=0, n_envs=2)
     breakout = dist.tasks("test")[0]
-    agent.learn(breakout, 20, seed=0)
+    curve = agent.learn(breakout, 20, seed=0)
     with pytest.raises(InvalidArgumentError, match="No episode of task 'test/breakout' finished"):
-        agent.evaluate(breakout)
+        agent.evaluate(breakout, curve=curve)
+
+
+def test_training_scores_belong_to_the_run_whose_curve_is_given_not_to_hidden_state():
+    from agents import make_agent
+    from agents.curves import LearningCurve
+    from metaenvs.errors import InvalidArgumentError
+
+    dist = metaenvs.make("Atari/LeapPool-v0")
+    agent = make_agent(dist, seed=0, n_envs=2)
+    breakout = dist.tasks("test")[0]
+    with pytest.raises(InvalidArgumentError, match="pass the curve that learn"):
+        agent.evaluate(breakout)  # no run given: nothing to score (no hidden "last learn")
+    other = LearningCurve("test/spaceinvaders", "timestep", "episode_return", [10.0], [5.0])
+    with pytest.raises(InvalidArgumentError, match="curve given is of task 'test/spaceinvaders'"):
+        agent.evaluate(breakout, curve=other)
+    mine = LearningCurve("test/breakout", "timestep", "episode_return", [10.0, 20.0], [1.0, 3.0])
+    assert agent.evaluate(breakout, curve=mine)["return"] == 2.0
 
 
 def test_metaenvs_train_on_atari_meta_learns_the_shared_encoder(tmp_path):

@@ -31,4 +31,4 @@ def test_readme_api_tour_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(block.replace("meta_steps=1000", "meta_steps=3"), "README.md", "exec"), namespace)
     assert (tmp_path / "runs" / "reptile" / "init.safetensors").is_file()
-    assert namespace["report"].summary()["final"]["n"] == 300
+    assert namespace["report"].summary()["final"]["n_runs"] == 300

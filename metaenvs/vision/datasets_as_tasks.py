@@ -201,7 +201,8 @@ class ImageFolderTasks(SupervisedTaskDistribution):
 
     def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
         name = (self.train_tasks if split == "train" else self.test_tasks)[index]
-        return name, {"folder": name, "classes": sorted(self.layout[name])}
+        # the seed that picks each class's test images is a param: a task's record decides its data
+        return name, {"folder": name, "classes": sorted(self.layout[name]), "draw_seed": self.seed}
 
     def _read(self, path: Path) -> np.ndarray:
         from PIL import Image
@@ -214,7 +215,9 @@ class ImageFolderTasks(SupervisedTaskDistribution):
         parts: dict[str, list[torch.Tensor]] = {"xtr": [], "ytr": [], "xte": [], "yte": []}
         for label, cls in enumerate(task.params["classes"]):
             files = self.layout[task.params["folder"]][cls]
-            rng = np.random.default_rng(derive_seed(self.seed, task.params["folder"], cls))
+            rng = np.random.default_rng(
+                derive_seed(int(task.params["draw_seed"]), task.params["folder"], cls)
+            )
             order = rng.permutation(len(files))
             for key, chosen in (("te", order[: self.test_per_class]), ("tr", order[self.test_per_class :])):
                 pics = [to_tensor(self._read(self.root / task.params["folder"] / cls / files[i])[None])

@@ -16,7 +16,10 @@ def to_tensor(images: np.ndarray, invert: bool = False) -> torch.Tensor:
         images: The images.
         invert: Use ``1 - x`` (Omniglot stores paper as 255; models see ink as 1).
     """
-    x = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32) / 255.0
+    array = np.ascontiguousarray(images)
+    if not array.flags.writeable:  # a read-only (memory-mapped or cached) array: torch wants its own
+        array = array.copy()
+    x = torch.as_tensor(array, dtype=torch.float32) / 255.0
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
     return (1.0 - x if invert else x).contiguous()
 

@@ -66,11 +66,13 @@ def run_with_kills(folder: Path, meta_steps: int, kills: int, rng: np.random.Gen
         if attempt == kills:
             assert proc.wait(timeout=300) == 0
             break
-        before = checkpoint_step(folder)
+        # Kill once the run has reached a drawn meta step (progress, not wall-clock time, decides where),
+        # then a moment later: anywhere in the next step (mid-task, mid-update, mid-checkpoint).
+        target = max(checkpoint_step(folder) + 1, int(rng.integers(1, meta_steps // 2 + 1)))
         deadline = time.monotonic() + 120
-        while checkpoint_step(folder) == before and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(float(rng.uniform(0.0, 0.4)))  # anywhere: mid-task, mid-update, mid-checkpoint
+        while checkpoint_step(folder) < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(float(rng.uniform(0.0, 0.05)))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_at.append(checkpoint_step(folder))
@@ -79,13 +81,13 @@ def run_with_kills(folder: Path, meta_steps: int, kills: int, rng: np.random.Gen
 
 @pytest.mark.parametrize("kills", [2])
 def test_killed_meta_training_resumes_bitwise(tmp_path, kills):
-    full = reference(tmp_path / "full", 8)
-    killed_at = run_with_kills(tmp_path / "killed", 8, kills, np.random.default_rng(0))
-    assert len(killed_at) == kills and min(killed_at) < 8  # killed before the end at least once
+    full = reference(tmp_path / "full", 16)
+    killed_at = run_with_kills(tmp_path / "killed", 16, kills, np.random.default_rng(0))
+    assert len(killed_at) == kills and min(killed_at) < 16  # killed before the end at least once
     resumed, card = load_initialization(tmp_path / "killed" / "init.safetensors")
     assert all(torch.equal(resumed[k], full.init[k]) for k in full.init)
     assert (tmp_path / "killed" / "init.safetensors").read_bytes() == full.init_path.read_bytes()
-    assert card["meta_steps"] == 8
+    assert card["meta_steps"] == 16
 
 
 @pytest.mark.slow

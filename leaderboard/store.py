@@ -264,7 +264,7 @@ class Board:
             state = self.scan()
             if os.path.lexists(path):
                 raise self._duplicate(sub, state)
-            created = self._store_init(sub) if sub.init_bytes is not None else []
+            created = self._store_init(sub, state) if sub.init_bytes is not None else []
             try:
                 write_json_atomic(path, document)
                 state.entries[sub.entry_id] = StoredEntry(document)
@@ -306,22 +306,37 @@ class Board:
             f"{sub.result['protocol_id']}; one entry per initialization (its tensors) and protocol."
         )
 
-    def _store_init(self, sub: Submission) -> list[Path]:
-        target = self.init_path(sub.result["init"]["sha256"])
+    def _store_init(self, sub: Submission, state: BoardState) -> list[Path]:
+        """Store the initialization and its card; an existing copy is kept, and its card replaced only
+        when no valid entry uses it (a card records what the file was trained for, per entry)."""
+        sha = sub.result["init"]["sha256"]
+        target = self.init_path(sha)
         card = target.with_suffix(".json")
-        if os.path.lexists(target) or os.path.lexists(card):
-            try:
-                same = read_limited(target, MAX_INIT_BYTES, follow_symlinks=False) == sub.init_bytes
-            except SubmissionError:
-                same = False
-            if not same:
+        new_card = sub.result["init"]["card"]
+        if not os.path.lexists(target):
+            write_json_atomic(card, new_card)
+            write_bytes_atomic(target, sub.init_bytes or b"")
+            return [target, card]
+        try:
+            same = read_limited(target, MAX_INIT_BYTES, follow_symlinks=False) == sub.init_bytes
+            old_card = parse_json(read_limited(card, MAX_INIT_BYTES, follow_symlinks=False), str(card))
+        except SubmissionError:
+            same, old_card = False, None
+        if not same:
+            raise SubmissionError(
+                f"{target} exists but is not this initialization; a maintainer must check it."
+            )
+        if old_card != new_card:
+            users = [
+                s.entry["id"] for s in state.entries.values() if s.entry["result"]["init"]["sha256"] == sha
+            ]
+            if users:
                 raise SubmissionError(
-                    f"{target} exists but is not this initialization; a maintainer must check it."
+                    f"inits/{sha}.json, the card stored with this initialization for entries {users}, is not "
+                    "the card this result was evaluated with; submit the result with the stored card."
                 )
-            return []
-        write_json_atomic(card, sub.result["init"]["card"])
-        write_bytes_atomic(target, sub.init_bytes or b"")
-        return [target, card]
+            write_json_atomic(card, new_card)
+        return []
 
     # ----- index ---------------------------------------------------------------------
     def write_index(self, state: BoardState) -> Path:

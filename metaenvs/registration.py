@@ -3,6 +3,13 @@
 Ids follow Gymnasium's grammar with a mandatory family and version:
 ``Family/Name-vN``. Entry points are lazy ``"module:Attr"`` strings, so a spec is
 plain data that round-trips through JSON.
+
+Your own distributions reach every API and CLI command in two ways, as in Gymnasium:
+
+- ``"mypackage.tasks:Mine/Shapes-v0"`` imports ``mypackage.tasks`` (which calls
+  :func:`register`) and then looks up ``Mine/Shapes-v0``;
+- an installed package declares an entry point in the ``metaenvs.distributions`` group; its module
+  is imported the first time an id is not found (and by ``metaenvs list``).
 """
 
 from __future__ import annotations
@@ -195,7 +202,14 @@ def spec(id: str) -> TaskSpec:
     """
     if isinstance(id, str) and id in registry:
         return registry[id]
+    if isinstance(id, str) and ":" in id:  # Gymnasium's "module:Family/Name-vN": import, then look up
+        module, _, id = id.partition(":")
+        _import_registering_module(module, id)
+        if id in registry:
+            return registry[id]
     family, name, version = parse_id(id)
+    if not _versions(family, name) and load_plugins():
+        return spec(id)
     versions = _versions(family, name)
     if version is None and versions:
         return registry[f"{family}/{name}-v{versions[-1]}"]
@@ -207,6 +221,51 @@ def spec(id: str) -> TaskSpec:
     raise UnknownIdError(
         f"No task distribution registered as {id!r}.{hint} Run `metaenvs list` to see every id."
     )
+
+
+PLUGIN_GROUP = "metaenvs.distributions"
+"""Entry-point group of installed packages that register distributions on import (like Gymnasium's
+``gymnasium.envs``): ``[project.entry-points."metaenvs.distributions"] mine = "mypackage.tasks"``."""
+_plugins_loaded: list[str] = []
+
+
+def _import_registering_module(module: str, id: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise EntryPointError(
+            f"Cannot import {module!r} for '{module}:{id}': {exc}. The part before ':' is a module that "
+            "registers the id when imported; check that it is installed or on PYTHONPATH."
+        ) from exc
+
+
+def load_plugins() -> bool:
+    """Import every module of the ``metaenvs.distributions`` entry-point group once.
+
+    Returns:
+        Whether this call loaded any plugin (so that a failed look-up is worth repeating).
+
+    Raises:
+        EntryPointError: A plugin cannot be loaded; the message names the package and the plugin.
+    """
+    from importlib.metadata import entry_points
+
+    if _plugins_loaded:
+        return False
+    _plugins_loaded.append("done")
+    loaded = False
+    for point in entry_points(group=PLUGIN_GROUP):
+        try:
+            target = point.load()
+        except Exception as exc:  # a third-party plugin's own failure, named
+            raise EntryPointError(
+                f"The {PLUGIN_GROUP} plugin {point.name!r} ({point.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}. Fix or uninstall the package that declares it."
+            ) from exc
+        if callable(target) and not inspect.ismodule(target):
+            target()  # a registration function
+        loaded = True
+    return loaded
 
 
 def make(id: str | TaskSpec, seed: int = 0, **kwargs: Any) -> TaskDistribution:
@@ -256,6 +315,7 @@ def pprint_registry(family: str | None = None, print_output: bool = True) -> str
         family: Show only this family.
         print_output: If false, only return the text.
     """
+    load_plugins()
     lines: list[str] = []
     families = sorted({s.family for s in registry.values()})
     if family is not None and family not in families:

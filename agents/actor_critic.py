@@ -29,6 +29,7 @@ import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -386,6 +387,7 @@ class ActorCritic:
                 policy_kwargs=dict(self._sb3_policy_kwargs),
                 **self.algo_kwargs,
             )
+            algo.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes a temp folder
             algo.loss_tap = LossTap()
             self._adopt(algo)
             hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))

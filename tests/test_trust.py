@@ -277,3 +277,13 @@ def test_outputs_get_the_usual_permissions(sinusoid, tmp_path):
 def test_meta_lr_beyond_float32_is_refused():
     with pytest.raises(InvalidArgumentError, match="float32"):
         Reptile(meta_lr=1e308)
+
+
+def test_learning_leaves_no_sb3_temp_folder(cartpole, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    agent = make_agent(cartpole, seed=0, n_envs=2)
+    agent.learn(cartpole.tasks("test")[0], 40)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("SB3-")] == []

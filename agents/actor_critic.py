@@ -50,6 +50,7 @@ from agents.vec_env import GymnasiumVecEnv, recorded_returns, records_episodes
 from metaenvs.core import Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
+from metaenvs.spaces import adaptation_needed
 from metaenvs.validation import one_of, positive_int
 
 
@@ -192,6 +193,10 @@ class ActorCritic:
             a task with another action count gets a policy with a freshly initialised action
             head (seeded by the task's seed), every other parameter carried over. Meta-learn
             the shared part only (e.g. ``Leap(params=["features_extractor"])``).
+        adapt_input_layer: Let tasks differ in the size of a flat Box observation (Gymnasium env
+            lists): a task with another size gets fresh first layers of the MLP extractor (seeded by
+            the task's seed), every other parameter carried over; meta-learn
+            :attr:`shared_parameters`.
         vectorizer: ``"auto"`` (the task's native vector env where it has one, as Atari's
             ale-py ``AtariVectorEnv``; else SB3's ``DummyVecEnv``) or ``"dummy"`` (always
             ``DummyVecEnv`` over ``task.make_env``).
@@ -217,10 +222,12 @@ class ActorCritic:
         vectorizer: str = "auto",
         seed: int = 0,
         device: str = "cpu",
+        adapt_input_layer: bool = False,
     ) -> None:
         self.algo = one_of("algo", algo, ALGORITHMS)
         self.vectorizer = one_of("vectorizer", vectorizer, VECTORIZERS)
         self.adapt_action_head = bool(adapt_action_head)
+        self.adapt_input_layer = bool(adapt_input_layer)
         self.n_envs = positive_int("n_envs", n_envs)
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
         self.eval_mode = one_of("eval_mode", eval_mode, EVAL_MODES)
@@ -258,8 +265,34 @@ class ActorCritic:
 
     @property
     def shared_parameters(self) -> list[str] | None:
-        """Prefixes of the parameters every task shares: all (``None``), or the encoder if heads adapt."""
-        return ["features_extractor"] if self.adapt_action_head else None
+        """Prefixes of the parameters every task shares, the ones to meta-learn.
+
+        All (``None``) when nothing adapts; the encoder (``features_extractor``) when only the action
+        head adapts (Atari); with ``adapt_input_layer``, every parameter except the first layer of
+        each MLP extractor net (sized by the observation) and, with ``adapt_action_head``, the action
+        head (sized by the number of actions).
+        """
+        if not self.adapt_input_layer:
+            return ["features_extractor"] if self.adapt_action_head else None
+        adapted = set(self._input_layers())
+        if self.adapt_action_head:
+            adapted.add("action_net")
+        names = {name.rsplit(".", 1)[0] for name, _ in self.model.named_parameters()}
+        return sorted(n for n in names if not any(n == a or n.startswith(a + ".") for a in adapted))
+
+    def _input_layers(self) -> list[str]:
+        """Names of the layers whose shape follows the observation: the first Linear of each MLP net."""
+        layers = []
+        for net in ("policy_net", "value_net", "shared_net"):
+            module = getattr(getattr(self.model, "mlp_extractor", None), net, None)
+            first = (
+                next((n for n, m in module.named_children() if isinstance(m, nn.Linear)), None)
+                if module
+                else None
+            )
+            if first is not None:
+                layers.append(f"mlp_extractor.{net}.{first}")
+        return layers
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
@@ -272,6 +305,7 @@ class ActorCritic:
             "eval_episodes": self.eval_episodes,
             "eval_mode": self.eval_mode,
             "adapt_action_head": self.adapt_action_head,
+            "adapt_input_layer": self.adapt_input_layer,
             "vectorizer": self.vectorizer,
         }
 
@@ -305,16 +339,27 @@ class ActorCritic:
             self.model.log_std.fill_(self.model.log_std_init if hasattr(self.model, "log_std_init") else 0.0)
 
     def _fit_spaces(self, task: Task, observation_space: gym.Space, action_space: gym.Space) -> None:
-        """Fit the policy to the task's action space (see ``adapt_action_head``) or refuse the task."""
+        """Fit the policy to the task's spaces (see ``adapt_action_head`` / ``adapt_input_layer``) or
+        refuse the task."""
         if observation_space == self.observation_space and action_space == self.action_space:
             return
-        if not self._can_adapt(observation_space, action_space):
-            hint = "" if self.adapt_action_head else " (adapt_action_head=True allows other actions)"
-            raise IncompatibleAgentError(
-                f"Task {task.id!r} has spaces {observation_space} / {action_space}, but this "
-                f"agent was built for {self.observation_space} / {self.action_space}{hint}."
+        try:
+            flags = adaptation_needed(
+                (self.observation_space, self.action_space),
+                (observation_space, action_space),
+                ("built", task.id),
             )
-        self._adapt_action_head(action_space)
+        except IncompatibleAgentError as exc:
+            raise IncompatibleAgentError(f"{exc} This agent cannot learn task {task.id!r}.") from exc
+        missing = [flag for flag in flags if not getattr(self, flag)]
+        if missing:
+            raise IncompatibleAgentError(
+                f"Task {task.id!r} has spaces {observation_space} / {action_space}, but this agent was built "
+                f"for {self.observation_space} / {self.action_space}; it needs "
+                + " and ".join(f"{flag}=True" for flag in missing)
+                + " (the distribution's protocol sets these when its tasks' spaces differ)."
+            )
+        self._adapt(observation_space, action_space)
 
     def _make_envs(self, task: Task, num_envs: int) -> tuple[VecEnv, bool]:
         """``num_envs`` copies of the task, the policy fitted to them, and whether they record episodes.
@@ -336,20 +381,20 @@ class ActorCritic:
         return DummyVecEnv([task.make_env] * num_envs), own
 
     def _can_adapt(self, observation_space: gym.Space, action_space: gym.Space) -> bool:
-        discrete = isinstance(action_space, gym.spaces.Discrete) and isinstance(
-            self.action_space, gym.spaces.Discrete
+        flags = adaptation_needed(
+            (self.observation_space, self.action_space), (observation_space, action_space)
         )
-        return self.adapt_action_head and discrete and observation_space == self.observation_space
+        return all(getattr(self, flag) for flag in flags)
 
     @torch.no_grad()
-    def _adapt_action_head(self, action_space: gym.Space) -> None:
-        """New policy for ``action_space``, then every same-shaped parameter carried over.
+    def _adapt(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """New policy for the task's spaces, then every same-named, same-shaped parameter carried over.
 
-        The new head is initialised from the seed of the last :meth:`reset`, so it depends only
-        on that seed and the number of actions, never on the tasks learned before.
+        The new input layers and head are initialised from the seed of the last :meth:`reset`, so they
+        depend only on that seed and the spaces, never on the tasks learned before.
         """
         old = dict(self.model.named_parameters())
-        self.action_space = action_space
+        self.observation_space, self.action_space = observation_space, action_space
         self.model = self._build_policy()
         self.reset(self._reset_seed)
         for name, param in self.model.named_parameters():

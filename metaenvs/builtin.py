@@ -18,10 +18,10 @@ register(
     description="Pendulum-v1 with gravity, mass and length varied; disjoint split ranges",
 )
 register(
-    "Control/ClassicControl-v0",
+    "Control/ClassicControl-v1",
     "metaenvs.control.gym_list:GymEnvList",
     kwargs={"train": ["CartPole-v1", "Acrobot-v1"], "test": ["MountainCar-v0"]},
-    description="Gymnasium env ids as tasks: CartPole and Acrobot to train, MountainCar held out",
+    description="Gymnasium env ids as tasks: CartPole, Acrobot to train, MountainCar held out",
 )
 for _shots in (50, 100):
     register(

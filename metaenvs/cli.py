@@ -267,7 +267,9 @@ def _cmd_board_verify(args: argparse.Namespace) -> int:
     import leaderboard
 
     board = leaderboard.Board(args.board or leaderboard.default_board())
-    v = leaderboard.verify_entry(board, args.entry, args.init, progress=not args.no_progress)
+    v = leaderboard.verify_entry(
+        board, args.entry, args.init, progress=not args.no_progress, command=_command_line("board", args.argv)
+    )
     status = "verified" if v["verified"] else "NOT verified"
     print(
         f"entry {board.resolve(args.entry)}: {status}; "

@@ -16,10 +16,11 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from metaenvs.core import SPLITS, SupervisedData, Task, TaskDistribution
-from metaenvs.errors import ConformanceError, WrongDistributionError
+from metaenvs.errors import ConformanceError, IncompatibleAgentError, WrongDistributionError
 from metaenvs.metrics import LOSSES, METRICS
 from metaenvs.protocol import Protocol
 from metaenvs.registration import TaskSpec, make, registry
+from metaenvs.spaces import adaptation_needed
 
 
 def _fail(dist: TaskDistribution, message: str) -> None:
@@ -56,6 +57,8 @@ def check_task_distribution(dist: TaskDistribution, n_sample: int = 3, rollout_s
     _check_disjoint(dist, n_sample)
     if twin is not None:
         _check_task_identity(dist, make(dist.spec, seed=dist.seed + 1), rollout_steps)
+    if dist.kind == "rl":
+        _check_spaces(dist)
     if twin is not None and dist.seed_decides_splits:
         other = make(dist.spec, seed=dist.seed + 1)
         if other.split_hash() == dist.split_hash():
@@ -142,6 +145,35 @@ def _check_task_identity(dist: TaskDistribution, other: TaskDistribution, steps:
     except WrongDistributionError:
         return
     _fail(dist, f"check_task accepted task {task.id!r} with edited params {dict(edited.params)}.")
+
+
+def _check_spaces(dist: TaskDistribution, per_split: int = 6) -> None:
+    """Tasks whose spaces differ must differ only in ways the protocol's agent adapts to (and says so)."""
+    tasks = []
+    for split, size in dist.splits.items():
+        tasks += (
+            dist.tasks(split)[:per_split]
+            if size is not None
+            else dist.sample(np.random.default_rng(0), split, 2)
+        )
+    spaces = {}
+    for task in tasks:
+        env = task.make_env()
+        spaces[task.id] = (env.observation_space, env.action_space)
+        env.close()
+    (first, reference), recipe = next(iter(spaces.items())), dist.protocol.agent
+    for name, pair in spaces.items():
+        try:
+            flags = adaptation_needed(reference, pair, (first, name))
+        except IncompatibleAgentError as exc:
+            _fail(dist, f"{exc} Such tasks cannot share one initialization; split the distribution.")
+        missing = [flag for flag in flags if not recipe.get(flag)]
+        if missing:
+            _fail(
+                dist,
+                f"tasks {first} {reference} and {name} {pair} differ in their spaces, but the protocol's "
+                f"agent does not set {missing}: no agent built by the recipe could learn both.",
+            )
 
 
 def _check_round_trip(dist: TaskDistribution, task: Task) -> None:

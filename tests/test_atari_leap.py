@@ -81,6 +81,7 @@ def test_leap_across_games_resumes_bitwise_and_its_init_evaluates_on_held_out_ga
     try:
         out = tmp_path / "held_out.json"
         argv = ["evaluate", "--dist", SHORT_ID, "--init", str(straight.init_path), "--split", "test"]
+        argv += ["--allow-foreign-init"]  # meta-trained on Atari/LeapPool-v0: a transfer, on purpose
         assert main([*argv, "--budget", "1760", "--seeds", "0", "--out", str(out), "--no-progress"]) == 0
     finally:
         metaenvs.registry.pop(SHORT_ID)

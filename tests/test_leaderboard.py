@@ -87,7 +87,7 @@ def test_sampled_held_out_tasks_are_bootstrapped_but_atari_games_are_not():
     assert tasks_are_a_sample("Synthetic/Sinusoid-v0")
     assert tasks_are_a_sample("Ratings/Jester1_10shot15val-v0")
     assert not tasks_are_a_sample("Atari/LeapPool-v0")
-    assert not tasks_are_a_sample("Control/ClassicControl-v0")
+    assert not tasks_are_a_sample("Control/ClassicControl-v1")
 
 
 # ----- issue #7's security list: one test each ---------------------------------------------------------

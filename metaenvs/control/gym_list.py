@@ -8,8 +8,9 @@ from typing import Any
 import gymnasium as gym
 
 from metaenvs.core import RLTaskDistribution, Task
-from metaenvs.errors import InvalidArgumentError
+from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.protocol import Protocol
+from metaenvs.spaces import adaptation_needed
 from metaenvs.validation import positive_int
 
 
@@ -20,6 +21,11 @@ class GymEnvList(RLTaskDistribution):
 
         metaenvs.register("Mine/ClassicControl-v0", "metaenvs.control:GymEnvList",
                           kwargs={"train": ["CartPole-v1"], "test": ["Acrobot-v1"]})
+
+    Envs may differ in the size of their (flat Box) observations and in their number of discrete
+    actions: the protocol's agent then gets fresh first layers (``adapt_input_layer``) and action
+    heads (``adapt_action_head``) per task, and the rest of the policy is meta-learned. Other
+    differences are refused when the distribution is made, naming the two envs.
 
     Args:
         train: Env ids for meta-training.
@@ -59,6 +65,30 @@ class GymEnvList(RLTaskDistribution):
         overlap = set(self.lists["train"]) & set(self.lists["test"])
         if overlap:
             raise InvalidArgumentError(f"Env ids {sorted(overlap)} are in both train and test splits.")
+        self.adaptation = self._adaptation()
+
+    def _adaptation(self) -> dict[str, bool]:
+        """The agent flags the listed envs need to share one policy, or a refusal naming the envs.
+
+        Envs that differ in the size of a flat Box observation need ``adapt_input_layer``; envs that
+        differ in their number of discrete actions need ``adapt_action_head``. Anything else (a
+        Discrete and a Box action space, image and vector observations) cannot share a policy.
+        """
+        spaces = {}
+        for split, ids in self.lists.items():
+            for env_id in ids:
+                env = gym.make(env_id, **self.env_kwargs.get(env_id, {}))
+                spaces[f"{split}/{env_id}"] = (env.observation_space, env.action_space)
+                env.close()
+        (first, reference), flags = next(iter(spaces.items())), {}
+        for name, pair in spaces.items():
+            try:
+                flags.update(adaptation_needed(reference, pair, (first, name)))
+            except IncompatibleAgentError as exc:
+                raise InvalidArgumentError(
+                    f"{exc} List envs that one policy can serve, or register them as separate distributions."
+                ) from exc
+        return flags
 
     def _split_sizes(self) -> dict[str, int | None]:
         return {split: len(ids) for split, ids in self.lists.items() if ids}
@@ -72,5 +102,11 @@ class GymEnvList(RLTaskDistribution):
         return gym.make(task.params["env_id"], render_mode=render_mode, **task.params["env_kwargs"])
 
     def default_protocol(self) -> Protocol:
-        agent = {"type": "actor_critic", "algo": self.algo, "n_envs": 8, "eval_episodes": 10}
+        agent = {
+            "type": "actor_critic",
+            "algo": self.algo,
+            "n_envs": 8,
+            "eval_episodes": 10,
+            **self.adaptation,
+        }
         return self.return_protocol(self.budget, agent)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from agents.hooks import Hook
 from baselines.base import MetaLearner
 from baselines.checkpoint import load_checkpoint, save_checkpoint
 from baselines.executors import run_local
@@ -148,9 +149,13 @@ def meta_train(
 
         remote = RayExecutor(agent, ray_address, ray_num_cpus, max_retries)
     frames_per_meta_step = meta_batch_size * inner_steps * getattr(dist, "frames_per_step", 1)
+    unit = "inner steps" if dist.kind == "supervised" else "gradient steps"
+    observers = [InnerProgress(bar, meta_batch_size, inner_steps, unit)] if progress else []
     for step in range(start, stop):
         t0 = time.perf_counter()
         tasks = meta_batch(dist, seed, step, meta_batch_size)
+        for observer in observers:
+            observer.begin(step)
         meta_learner.begin_meta_batch(len(tasks))
         seeds = [task_seed(seed, step, i) for i in range(len(tasks))]
         if remote is not None:
@@ -160,9 +165,9 @@ def meta_train(
             curves = _learn_batched(agent, tasks, inner_steps, meta_learner, seeds)
         elif meta_learner.lockstep:
             replicas = replicas or [copy.deepcopy(agent) for _ in tasks]
-            curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step)
+            curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step, observers)
         else:
-            curves = run_local(agent, tasks, inner_steps, meta_learner, seeds)
+            curves = run_local(agent, tasks, inner_steps, meta_learner, seeds, observers)
         firsts = [c.values[0] for c in curves]
         finals = [c.values[-1] for c in curves]
         stats = meta_learner.meta_update()
@@ -208,7 +213,13 @@ def _learn_batched(
 
 
 def _learn_in_lockstep(
-    replicas: list[Any], tasks: list, inner_steps: int, meta_learner: MetaLearner, seed: int, step: int
+    replicas: list[Any],
+    tasks: list,
+    inner_steps: int,
+    meta_learner: MetaLearner,
+    seed: int,
+    step: int,
+    observers: list[Any],
 ) -> list[Any]:
     """Run the meta-batch with one agent replica per task, one inner step of each task in turn."""
     if meta_learner.starts_tasks_fresh:
@@ -217,14 +228,20 @@ def _learn_in_lockstep(
     if all(hasattr(replica, "learn_steps") for replica in replicas):
         return run_cooperatively(
             [
-                replica.learn_steps(task, inner_steps, hooks=[meta_learner], seed=task_seed(seed, step, i))
+                replica.learn_steps(
+                    task, inner_steps, hooks=[meta_learner, *observers], seed=task_seed(seed, step, i)
+                )
                 for i, (replica, task) in enumerate(zip(replicas, tasks, strict=True))
             ]
         )
     runner = Lockstep(len(tasks))
     jobs = [
         functools.partial(
-            replica.learn, task, inner_steps, hooks=[meta_learner, runner], seed=task_seed(seed, step, i)
+            replica.learn,
+            task,
+            inner_steps,
+            hooks=[meta_learner, runner, *observers],
+            seed=task_seed(seed, step, i),
         )
         for i, (replica, task) in enumerate(zip(replicas, tasks, strict=True))
     ]
@@ -274,6 +291,44 @@ def _jsonable(data: Any) -> Any:
     import json
 
     return json.loads(json.dumps(data))
+
+
+class InnerProgress(Hook):
+    """Shows progress inside a meta step on the bar: inner steps done across the meta-batch's tasks.
+
+    It only watches (an observer after the meta-learner; it changes nothing); the bar's text is
+    refreshed at most every half second. Learners that run their own functional loop (MAML, ...)
+    fire no inner-step events and are counted a whole task at a time.
+    """
+
+    def __init__(self, bar: Any, tasks: int, steps_per_task: int, unit: str) -> None:
+        self.bar, self.base = bar, bar.desc
+        self.total, self.per_task, self.unit = tasks * steps_per_task, steps_per_task, unit
+        self.done, self._events, self._shown = 0, 0, 0.0
+
+    def begin(self, step: int) -> None:
+        self.done = 0
+
+    def on_task_start(self, ctx: Any) -> None:
+        self._events = 0
+
+    def on_inner_step(self, ctx: Any) -> None:
+        self._events += 1
+        self.done += 1
+        self._show()
+
+    def task_done(self) -> None:
+        if self._events == 0:  # a functional learner: no events, count the task's steps at once
+            self.done += self.per_task
+        self._events = 0
+        self._show(force=True)
+
+    def _show(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._shown > 0.5:
+            self._shown = now
+            of = f"/{self.total:,}" if self.unit == "inner steps" else ""
+            self.bar.set_description_str(f"{self.base} [{self.unit} {self.done:,}{of}]")
 
 
 def _progress_fields(history: list[dict[str, Any]], kind: str) -> dict[str, str]:

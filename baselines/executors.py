@@ -17,18 +17,29 @@ from baselines.base import MetaLearner
 
 
 def learn_one(
-    agent: Any, learner: MetaLearner, task: Any, steps: int, seed: int, fresh_accumulators: bool = True
+    agent: Any,
+    learner: MetaLearner,
+    task: Any,
+    steps: int,
+    seed: int,
+    fresh_accumulators: bool = True,
+    observers: Sequence[Any] = (),
 ) -> LearningCurve:
     """One task (from reset accumulators unless told otherwise): the learner's functional loop, or the
     agent's hooked ``learn`` from a fresh start where the learner asks for one
-    (:attr:`~baselines.base.MetaLearner.starts_tasks_fresh`)."""
+    (:attr:`~baselines.base.MetaLearner.starts_tasks_fresh`). ``observers`` are hooks that only watch
+    (progress): they see the agent's events after the learner, and ``task_done()`` after each task."""
     if fresh_accumulators:
         learner.reset_accumulators()
     if getattr(learner, "functional", False):
-        return learner.learn_task(agent, task, steps, seed)
-    if learner.starts_tasks_fresh:
-        agent.reset(seed)
-    return agent.learn(task, steps, hooks=[learner], seed=seed)
+        curve = learner.learn_task(agent, task, steps, seed)
+    else:
+        if learner.starts_tasks_fresh:
+            agent.reset(seed)
+        curve = agent.learn(task, steps, hooks=[learner, *observers], seed=seed)
+    for observer in observers:
+        observer.task_done()
+    return curve
 
 
 def merge_all(learner: MetaLearner, contributions: Sequence[dict[str, Any]]) -> None:
@@ -48,17 +59,22 @@ def declares_contributions(learner: MetaLearner) -> bool:
 
 
 def run_local(
-    agent: Any, tasks: Sequence[Any], steps: int, learner: MetaLearner, seeds: Sequence[int]
+    agent: Any,
+    tasks: Sequence[Any],
+    steps: int,
+    learner: MetaLearner,
+    seeds: Sequence[int],
+    observers: Sequence[Any] = (),
 ) -> list[LearningCurve]:
-    """The meta-batch task after task in this process."""
+    """The meta-batch task after task in this process (``observers``: see :func:`learn_one`)."""
     if not declares_contributions(learner):
         return [
-            learn_one(agent, learner, task, steps, seed, fresh_accumulators=False)
+            learn_one(agent, learner, task, steps, seed, fresh_accumulators=False, observers=observers)
             for task, seed in zip(tasks, seeds, strict=True)
         ]
     curves, contributions = [], []
     for task, seed in zip(tasks, seeds, strict=True):
-        curves.append(learn_one(agent, learner, task, steps, seed))
+        curves.append(learn_one(agent, learner, task, steps, seed, observers=observers))
         contributions.append(learner.contribution())
     merge_all(learner, contributions)
     return curves

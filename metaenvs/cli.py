@@ -130,6 +130,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "default_model": dict(dist.default_model),
         "held_out_tasks": [t.id for t in dist.tasks(protocol.split)][: args.max_tasks],
     }
+    from baselines.costs import evaluation_cost, protocol_budget
+
+    info["budget"] = protocol_budget(dist)
+    if not args.no_estimate:
+        from agents import make_agent
+
+        info["cost_estimate"] = evaluation_cost(make_agent(dist, seed=0), dist)
     print(json.dumps(info, indent=2))
     return 0
 
@@ -153,6 +160,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if params is not None:
         kwargs["params"] = params
     learner = make_meta_learner(args.algo, **kwargs)
+    inner_steps = dist.protocol.budget if args.inner_steps is None else args.inner_steps
+    print(
+        f"meta-training {learner.name} on {dist.id}: {args.meta_steps} meta steps x {args.meta_batch} tasks "
+        f"x {inner_steps} {dist.protocol.budget_unit}; meta-learner {json.dumps(learner.hyperparameters())}; "
+        f"agent {json.dumps(agent.hyperparameters())}"
+    )
+    if args.dry_run:
+        from baselines.costs import meta_training_cost
+
+        cost = meta_training_cost(agent, dist, learner, args.meta_steps, args.meta_batch, inner_steps)
+        print(
+            f"dry run: {cost['total_steps']:,} {cost['unit']}"
+            + (f" ({cost['frames']:,} frames)" if "frames" in cost else "")
+            + f", {cost['estimate']}; nothing was trained."
+        )
+        return 0
     result = meta_train(
         agent,
         dist,
@@ -193,8 +216,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if protocol.split not in dist.splits or dist.splits[protocol.split] is None:
         finite = [s for s, n in dist.splits.items() if n is not None]
         raise InvalidArgumentError(f"--split {protocol.split!r}: {dist.id} has the finite splits {finite}.")
-    agent = make_agent(dist, seed=0)
     commands = [*args.prior_command, _command_line("evaluate", args.argv)]
+    _check_submission_fields(args.submitter, args.code_url, commands)  # before hours of evaluation
+    agent = make_agent(dist, seed=0)
+    if args.dry_run:
+        from baselines.costs import evaluation_cost
+
+        cost = evaluation_cost(agent, dist, protocol)
+        print(
+            f"dry run: {protocol.id}: {cost['tasks']} tasks x {cost['seeds']} seeds = {cost['runs']} runs of "
+            f"{cost['steps_per_run']:,} {cost['unit']}"
+            + (f" ({cost['frames']:,} frames)" if "frames" in cost else "")
+            + f", {cost['estimate']}; nothing was evaluated."
+        )
+        return 0
     result = evaluate(
         agent,
         dist,
@@ -215,6 +250,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         print(f"result: {args.out}")
     return 0
+
+
+def _check_submission_fields(submitter: str | None, code_url: str | None, commands: list[str]) -> None:
+    """Refuse, before anything runs, the submission fields the result schema would refuse at submit."""
+    import jsonschema
+
+    from leaderboard.schema import result_schema
+
+    schema = result_schema()
+    problems = []
+    for name, value in (("submitter", submitter), ("code_url", code_url), ("commands", commands)):
+        if value is None or (name == "commands" and not value):
+            continue
+        field = {**schema["properties"][name], "$defs": schema.get("$defs", {})}
+        for error in jsonschema.Draft202012Validator(field).iter_errors(value):
+            shown = value if len(str(value)) <= 80 else str(value)[:77] + "..."
+            problems.append(f"--{name.replace('_', '-')} {shown!r}: {error.message[:160]}")
+    if problems:
+        raise InvalidArgumentError(
+            "these values would be refused at submit, so nothing was run: "
+            + "; ".join(problems)
+            + " (--code-url takes an http(s) link; names take no control characters)."
+        )
 
 
 def _command_line(command: str, argv: Sequence[str]) -> str:
@@ -353,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_non_negative_int, default=0, help="distribution seed (fixes held-out tasks)"
     )
     p.add_argument("--max-tasks", type=_positive_int, default=20, help="held-out task ids to show")
+    p.add_argument(
+        "--no-estimate", action="store_true", help="skip the measured estimate of the evaluation's time"
+    )
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("train", help="meta-train an initialization", formatter_class=DEFAULTS)
@@ -397,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batched", action="store_true", help="train each meta-batch at once with vmap (supervised)"
     )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the budget and a measured time estimate, train nothing"
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -416,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--custom",
         action="store_true",
         help="allow an agent off the protocol's recipe (recorded as a custom protocol, never ranked)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the budget and a measured time estimate, evaluate nothing",
     )
     p.add_argument(
         "--allow-foreign-init",

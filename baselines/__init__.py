@@ -31,11 +31,19 @@ ALGORITHMS: dict[str, type[MetaLearner]] = {
 }
 
 
-def make_meta_learner(name: str, **kwargs: Any) -> MetaLearner:
-    """Build the meta-learner registered as ``name`` (``metaenvs train --algo NAME``)."""
+def make_meta_learner(name: str, dist: Any = None, **kwargs: Any) -> MetaLearner:
+    """Build the meta-learner registered as ``name`` (``metaenvs train --algo NAME``).
+
+    Args:
+        name: The algorithm (a key of :data:`ALGORITHMS`).
+        dist: A task distribution whose ``meta_defaults`` for this algorithm apply where ``kwargs``
+            does not set them (the settings a family needs where the algorithm's own do not train it).
+        **kwargs: The algorithm's arguments.
+    """
     if name not in ALGORITHMS:
         raise InvalidArgumentError(f"Unknown algorithm {name!r}; available: {', '.join(sorted(ALGORITHMS))}.")
-    return ALGORITHMS[name](**kwargs)
+    defaults = dict(getattr(dist, "meta_defaults", {}).get(name, {})) if dist is not None else {}
+    return ALGORITHMS[name](**{**defaults, **kwargs})
 
 
 __all__ = [

@@ -334,7 +334,8 @@ class InnerProgress(Hook):
 def _progress_fields(history: list[dict[str, Any]], kind: str) -> dict[str, str]:
     """Progress-bar fields: final value and meta lr; for RL also total frames and frames per second."""
     last = history[-1]
-    fields = {"final": f"{last['final_value']}", "meta_lr": f"{last['meta_lr']:.3g}"}
+    final = last["final_value"]
+    fields = {"final": "n/a" if final is None else f"{final:.4g}", "meta_lr": f"{last['meta_lr']:.3g}"}
     if kind == "rl":
         fields["frames"] = f"{sum(row.get('frames') or 0 for row in history):,}"
         fields["fps"] = f"{(last['frames'] or 0) / max(last['seconds'], 1e-9):,.0f}"

@@ -24,6 +24,7 @@ from torch import nn
 from agents.hooks import InnerStepContext, TaskEndContext, TaskStartContext
 from agents.parameters import copy_into, snapshot
 from baselines.base import MetaLearner
+from metaenvs.errors import IncompatibleAgentError
 
 
 def last_layer_names(model: nn.Module) -> list[str]:
@@ -66,13 +67,33 @@ class MultiTask(MetaLearner):
         self.heads: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "head": self.head_prefixes, "max_heads": self.max_heads}
+        params = getattr(self, "user_params", self.param_prefixes)
+        return {
+            **super().hyperparameters(),
+            "params": params,
+            "head": self.head_prefixes,
+            "max_heads": self.max_heads,
+        }
 
     def initialize(self, agent: Any, total_meta_steps: int = 1) -> None:
+        """The body is the selected parameters (``params``, as for every learner; all by default) less
+        the head (``head``; default: the model's last layer).
+
+        Raises:
+            IncompatibleAgentError: If no body is left: the model has no parameters besides its head.
+        """
         names = [n for n, _ in agent.model.named_parameters()]
         head = self.head_prefixes or last_layer_names(agent.model)
         self.head_names = [n for n in names if any(n == p or n.startswith(p + ".") for p in head)]
-        self.param_prefixes = [n for n in names if n not in self.head_names]
+        body = [n for n in names if n not in self.head_names and self._selected(n)]
+        if not body:
+            raise IncompatibleAgentError(
+                f"MultiTask pretrains a body shared by the tasks under per-task heads, but every parameter "
+                f"of this model ({names[:4]}) is its head {head} or outside params={self.param_prefixes}; "
+                "a model with no body (a single point, as on Synthetic/RotatedHimmelblau) cannot be "
+                "pretrained this way: use reptile, leap, fomaml or cts."
+            )
+        self.user_params, self.param_prefixes = self.param_prefixes, body
         super().initialize(agent, total_meta_steps)
         self.head_init = snapshot(agent.model, self.head_names)
         self.heads.clear()

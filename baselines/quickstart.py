@@ -60,7 +60,7 @@ def plot_curves(results: dict[str, Any], path: Path, title: str) -> Path:
         ax.plot(steps, mean, label=method)
         ax.fill_between(steps, mean - half, mean + half, alpha=0.25)
     ax.set_xlabel("inner step")
-    ax.set_ylabel("training MSE (held-out tasks)")
+    ax.set_ylabel("training MSE on held-out tasks' support sets\n(the table ranks test MSE)")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()

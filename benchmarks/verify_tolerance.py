@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -34,11 +35,22 @@ result = evaluate(make_agent(dist, seed=0), dist, init, dist.protocol)
 print(json.dumps([[r["task_id"], r["seed"], r["final"]] for r in result.records]))
 """
 VARIANTS = {
-    "1 thread, this CPU's kernels": {"threads": 1, "env": {}},
-    "2 threads, this CPU's kernels": {"threads": 2, "env": {}},
-    "1 thread, portable kernels": {"threads": 1, "env": {"ATEN_CPU_CAPABILITY": "default"}},
-    "2 threads, portable kernels": {"threads": 2, "env": {"ATEN_CPU_CAPABILITY": "default"}},
+    "1-thread-native": {"threads": 1, "env": {}},
+    "2-threads-native": {"threads": 2, "env": {}},
+    "1-thread-portable": {"threads": 1, "env": {"ATEN_CPU_CAPABILITY": "default"}},
+    "2-threads-portable": {"threads": 2, "env": {"ATEN_CPU_CAPABILITY": "default"}},
 }
+"""Torch threads, and ATen's kernels: this CPU's best (``native``) or the portable ones (``portable``)."""
+
+
+TOLERANCES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+"""Tolerances (relative and absolute alike) at which the runs beyond are counted."""
+
+
+def iqm(values: list[float]) -> float:
+    from metaenvs.aggregates import iqm as interquartile_mean
+
+    return float(interquartile_mean(values))
 
 
 def rerun(entry_path: Path, init: str, variant: dict) -> dict[tuple[str, int], float]:
@@ -75,8 +87,19 @@ def main() -> None:
             again = rerun(path, init, VARIANTS[name])
             diffs = [abs(submitted[k] - again[k]) for k in submitted]
             rel = [abs(submitted[k] - again[k]) / max(abs(submitted[k]), 1e-12) for k in submitted]
+            iqm_submitted = iqm(list(submitted.values()))
+            iqm_rerun = iqm([again[k] for k in submitted])
             row = {
                 "entry": entry["id"],
+                "iqm_submitted": iqm_submitted,
+                "iqm_rerun": iqm_rerun,
+                "iqm_rel_diff": abs(iqm_rerun - iqm_submitted) / max(abs(iqm_submitted), 1e-12),
+                "runs_beyond": {
+                    f"{tol:g}": sum(
+                        not math.isclose(submitted[k], again[k], rel_tol=tol, abs_tol=tol) for k in submitted
+                    )
+                    for tol in TOLERANCES
+                },
                 "dist_id": result["dist_id"],
                 "algorithm": (result["init"].get("card") or {}).get("algorithm", "scratch"),
                 "metric": metric,

@@ -247,7 +247,8 @@ def _curve_plot(g: Ranked, entries: dict[str, dict[str, Any]]) -> str:
         ax.fill_between(c["steps"], c["q25"], c["q75"], color=f"C{i % 10}", alpha=0.2)
         positive = positive and min(c["q25"]) > 0
     ax.set_xlabel(unit.replace("_", " "))
-    ax.set_ylabel(f"{name.replace('_', ' ')} (mean, IQR band)")
+    shown = "training loss (not the ranked score)" if name.endswith("loss") else name.replace("_", " ")
+    ax.set_ylabel(f"{shown}: mean, IQR band")
     if name.endswith("loss") and positive:
         ax.set_yscale("log")
     ax.set_title("Held-out learning curves")

@@ -18,13 +18,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from metaenvs.protocol import sha256_json
+from metaenvs.protocol import Protocol, sha256_json
+
+
+def tolerance(entry: Mapping[str, Any]) -> tuple[float, float]:
+    """``(rtol, atol)`` of the entry's protocol (``Protocol.verify_tolerance``, by its metric)."""
+    tol = Protocol.from_dict(entry["result"]["protocol"]).verify_tolerance
+    return tol["rtol"], tol["atol"]
+
 
 VERIFICATION_VERSION = 1
-RTOL = 1e-5
-"""Relative tolerance on each run's final score (until the protocol declares its own)."""
-ATOL = 1e-6
-"""Absolute tolerance on each run's final score."""
 MAX_VERIFICATION_BYTES = 16 * 1024 * 1024
 VERIFIED, FAILED, UNVERIFIED = "verified", "FAILED", "unverified"
 
@@ -88,6 +91,7 @@ def make_record(entry: Mapping[str, Any], rerun_records: Sequence[Mapping[str, A
             and ``rerun`` (what was re-run: distribution, protocol, split, initialization, seeds).
     """
     entry_rows, rerun_rows = score_rows(entry["result"]["records"]), score_rows(rerun_records)
+    rtol, atol = tolerance(entry)
     iqm_submitted = float(entry["aggregates"]["iqm"]["estimate"])
     iqm_rerun = facts.pop("iqm_rerun")
     return {
@@ -97,12 +101,12 @@ def make_record(entry: Mapping[str, Any], rerun_records: Sequence[Mapping[str, A
         "entry_scores_sha256": sha256_json(entry_rows),
         "rerun_scores_sha256": sha256_json(rerun_rows),
         "rerun_scores": rerun_rows,
-        **compare(entry_rows, rerun_rows, RTOL, ATOL),
+        **compare(entry_rows, rerun_rows, rtol, atol),
         "iqm_submitted": iqm_submitted,
         "iqm_rerun": iqm_rerun,
         "iqm_diff": None if iqm_rerun is None else iqm_rerun - iqm_submitted,
-        "rtol": RTOL,
-        "atol": ATOL,
+        "rtol": rtol,
+        "atol": atol,
         **facts,
     }
 
@@ -127,7 +131,7 @@ def check_record(entry: Mapping[str, Any], record: Any) -> tuple[str, str | None
 
     Returns:
         ``("verified", None)`` or ``("FAILED", None)`` for a consistent record whose re-run agrees
-        (disagrees) with the entry within :data:`RTOL` / :data:`ATOL`; ``("unverified", why)`` for a
+        (disagrees) with the entry within the protocol's ``verify_tolerance``; ``("unverified", why)`` for a
         record that does not belong to this entry or whose claims do not follow from its own scores.
     """
     if not isinstance(record, dict) or set(record) != set(FIELDS):
@@ -143,14 +147,15 @@ def check_record(entry: Mapping[str, Any], record: Any) -> tuple[str, str | None
         )
     result = entry["result"]
     entry_rows = score_rows(result["records"])
+    rtol, atol = tolerance(entry)
     mismatch = [
         name
         for name, expected in (
             ("entry_id", entry["id"]),
             ("result_sha256", entry["result_sha256"]),
             ("entry_scores_sha256", sha256_json(entry_rows)),
-            ("rtol", RTOL),
-            ("atol", ATOL),
+            ("rtol", rtol),
+            ("atol", atol),
         )
         if record[name] != expected
     ]
@@ -171,7 +176,7 @@ def check_record(entry: Mapping[str, Any], record: Any) -> tuple[str, str | None
     rows = record["rerun_scores"]
     if sha256_json(rows) != record["rerun_scores_sha256"]:
         return UNVERIFIED, "rerun_scores_sha256 is not the sha256 of the re-run scores it lists"
-    recomputed = compare(entry_rows, rows, RTOL, ATOL)
+    recomputed = compare(entry_rows, rows, rtol, atol)
     claimed = {k: record[k] for k in recomputed}
     if claimed != recomputed:
         wrong = sorted(k for k in recomputed if claimed[k] != recomputed[k])

@@ -18,11 +18,11 @@ from typing import Any
 
 from leaderboard.store import Board, utc_now
 from leaderboard.validate import OFFICIAL_DIST_SEED, recompute_aggregates
-from leaderboard.verification import ATOL, RTOL, make_record
+from leaderboard.verification import make_record
 from metaenvs.errors import SubmissionError
 from metaenvs.io import sha256_file
 
-__all__ = ["ATOL", "RTOL", "verify_entry"]
+__all__ = ["verify_entry"]
 
 
 def verify_entry(

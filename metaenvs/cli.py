@@ -128,6 +128,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "protocol": {**protocol.to_dict(), "id": protocol.id, "hash": protocol.hash},
         "split_hash": dist.split_hash(),
         "default_model": dict(dist.default_model),
+        "meta_defaults": {k: dict(v) for k, v in dist.meta_defaults.items()},
         "held_out_tasks": [t.id for t in dist.tasks(protocol.split)][: args.max_tasks],
     }
     from baselines.costs import evaluation_cost, protocol_budget
@@ -159,7 +160,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     params = args.params.split(",") if args.params else getattr(agent, "shared_parameters", None)
     if params is not None:
         kwargs["params"] = params
-    learner = make_meta_learner(args.algo, **kwargs)
+    family = {k: v for k, v in dist.meta_defaults.get(args.algo, {}).items() if k not in kwargs}
+    if family:
+        print(f"{dist.id}'s own defaults for {args.algo}: {json.dumps(family)} (see metaenvs info)")
+    learner = make_meta_learner(args.algo, dist, **kwargs)
     inner_steps = dist.protocol.budget if args.inner_steps is None else args.inner_steps
     print(
         f"meta-training {learner.name} on {dist.id}: {args.meta_steps} meta steps x {args.meta_batch} tasks "
@@ -245,7 +249,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     card = result.init.get("card") or {}
     label = str(card.get("algorithm", "init")) if args.init else "scratch"
-    print(format_table([{"method": label, "summary": result.summary()}], protocol.metric))
+    rows = result.per_task()
+    if len(rows) <= MAX_TASK_ROWS:  # a fixed set (games, env ids): each task's own score, never averaged raw
+        print(_per_task_table(rows, protocol))
+    if dist.held_out_tasks_are_a_sample or protocol.normalisation is not None or len(rows) == 1:
+        print(format_table([{"method": label, "summary": result.summary()}], protocol.metric))
+    else:
+        print(
+            f"({label}: raw scores of different tasks in a fixed set are not averaged; {protocol.id} has "
+            "no normalisation)"
+        )
     print(f"protocol {protocol.id} hash {protocol.hash[:16]}")
     if args.out:
         print(f"result: {args.out}")
@@ -273,6 +286,28 @@ def _check_submission_fields(submitter: str | None, code_url: str | None, comman
             + "; ".join(problems)
             + " (--code-url takes an http(s) link; names take no control characters)."
         )
+
+
+MAX_TASK_ROWS = 20
+"""Results with at most this many held-out tasks print one row per task."""
+
+
+def _per_task_table(rows: list[dict], protocol: object) -> str:
+    """Per-task raw scores (mean and range over seeds) and the normalised score where there is one."""
+    from metaenvs.evaluation import format_score
+
+    normalised = getattr(protocol, "normalisation", None)
+    header = f"{'task':<28} {'seeds':>5} {'raw ' + protocol.metric + ' mean [min, max]':>36}"
+    header += f" {normalised + '-normalised':>18}" if normalised else ""
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        raw = f"{format_score(row['mean'])} [{format_score(row['min'])}, {format_score(row['max'])}]"
+        line = f"{row['task_id']:<28} {row['seeds']:>5} {raw:>36}"
+        if normalised:
+            value = row["normalized_mean"]
+            line += f" {'n/a' if value is None else format_score(value):>18}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _command_line(command: str, argv: Sequence[str]) -> str:
@@ -385,7 +420,12 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 
 
 class DEFAULTS(argparse.ArgumentDefaultsHelpFormatter):
-    """Help that shows every option's default."""
+    """Help that shows every option's default (where it has a value to show)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -401,11 +441,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"metaenvs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list registered task distributions")
+    p = sub.add_parser("list", help="list registered task distributions", formatter_class=DEFAULTS)
     p.add_argument("--family", help="only this family (e.g. Synthetic, Control)")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("info", help="show a distribution's spec, splits and protocol")
+    p = sub.add_parser(
+        "info", help="show a distribution's spec, splits and protocol", formatter_class=DEFAULTS
+    )
     p.add_argument("id", type=_dist_id, help="task-distribution id, e.g. Synthetic/Sinusoid-v0")
     p.add_argument(
         "--seed", type=_non_negative_int, default=0, help="distribution seed (fixes held-out tasks)"
@@ -503,7 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("submit", help="validate a result and add it to the leaderboard")
+    p = sub.add_parser(
+        "submit", help="validate a result and add it to the leaderboard", formatter_class=DEFAULTS
+    )
     p.add_argument("result", help="result JSON written by `metaenvs evaluate --out`")
     p.add_argument(
         "--board", default=None, help="board folder (default: $METAENVS_BOARD or leaderboard/board)"
@@ -513,29 +557,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_submit)
 
-    p = sub.add_parser("board", help="the leaderboard: show, render, verify")
+    p = sub.add_parser("board", help="the leaderboard: show, render, verify", formatter_class=DEFAULTS)
     board_sub = p.add_subparsers(dest="board_command", required=True, metavar="BOARD_COMMAND")
-    q = board_sub.add_parser("show", help="ranked table per protocol, with CIs and verified marks")
+    q = board_sub.add_parser(
+        "show", help="ranked table per protocol, with CIs and verified marks", formatter_class=DEFAULTS
+    )
     q.add_argument("--dist", default=None, type=_dist_id, help="only this distribution id")
     q.add_argument("--board", default=None, help="board folder")
     q.set_defaults(func=_cmd_board_show)
-    q = board_sub.add_parser("render", help="write a static HTML page (tables and plots)")
+    q = board_sub.add_parser(
+        "render", help="write a static HTML page (tables and plots)", formatter_class=DEFAULTS
+    )
     q.add_argument("out_dir", help="output folder (index.html)")
     q.add_argument("--board", default=None, help="board folder")
     q.set_defaults(func=_cmd_board_render)
-    q = board_sub.add_parser("verify", help="re-run an entry's evaluation and mark it verified or not")
+    q = board_sub.add_parser(
+        "verify", help="re-run an entry's evaluation and mark it verified or not", formatter_class=DEFAULTS
+    )
     q.add_argument("entry", help="entry id (or a unique prefix of 6+ hex digits)")
     q.add_argument("--board", default=None, help="board folder")
     q.add_argument("--init", default=None, help="the initialization, if the board does not hold it")
     q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     q.set_defaults(func=_cmd_board_verify)
 
-    p = sub.add_parser("data", help="data sets: where they live, download, verify")
+    p = sub.add_parser("data", help="data sets: where they live, download, verify", formatter_class=DEFAULTS)
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
-    q = data_sub.add_parser("path", help="print the data folder (--data-dir > $METAENVS_DATA > user cache)")
+    q = data_sub.add_parser(
+        "path",
+        help="print the data folder (--data-dir > $METAENVS_DATA > user cache)",
+        formatter_class=DEFAULTS,
+    )
     q.add_argument("--data-dir", default=None, help="explicit data folder")
     q.set_defaults(func=_cmd_data_path)
-    q = data_sub.add_parser("fetch", help="download a data set's canonical files and verify them")
+    q = data_sub.add_parser(
+        "fetch", help="download a data set's canonical files and verify them", formatter_class=DEFAULTS
+    )
     q.add_argument("name", help="catalogue name (see `metaenvs data verify`), or 'all'")
     q.add_argument("--data-dir", default=None, help="explicit data folder")
     q.add_argument(
@@ -548,7 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-dir", default=None, help="explicit data folder")
     q.set_defaults(func=_cmd_data_verify)
 
-    p = sub.add_parser("quickstart", help="Reptile vs scratch on sinusoid regression (no download)")
+    p = sub.add_parser(
+        "quickstart", help="Reptile vs scratch on sinusoid regression (no download)", formatter_class=DEFAULTS
+    )
     p.add_argument("--out", default="quickstart_out", help="output folder")
     p.add_argument("--meta-steps", type=_positive_int, default=1000, help="Reptile meta steps")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="run seed")

@@ -174,6 +174,10 @@ class TaskDistribution(ABC):
     tasks too) or a fixed benchmark set, such as a list of games."""
     """Whether the seed passed to ``make`` chooses the val/test tasks (False for fixed, listed splits)."""
     default_model: ClassVar[Mapping[str, Any]] = {"type": "mlp", "hidden": [40, 40], "activation": "tanh"}
+    meta_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    """Per-algorithm meta-learner settings that this family needs where an algorithm's own defaults do
+    not train it (``metaenvs train`` applies and prints them; ``metaenvs info`` lists them), e.g.
+    ``{"leap": {"meta_lr": 0.01}}``."""
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)

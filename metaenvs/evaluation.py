@@ -142,6 +142,31 @@ class EvaluationResult:
             )
         return Summary(blocks)
 
+    def per_task(self) -> list[dict[str, Any]]:
+        """One row per task: the mean and range over seeds of the raw score (and the normalised one)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for record in self.records:
+            row = rows.setdefault(
+                record["task_id"], {"task_id": record["task_id"], "final": [], "normalized": []}
+            )
+            row["final"].append(float(record["final"]))
+            if record.get("normalized_final") is not None:
+                row["normalized"].append(float(record["normalized_final"]))
+        out = []
+        for row in rows.values():
+            finals, norm = row["final"], row["normalized"]
+            out.append(
+                {
+                    "task_id": row["task_id"],
+                    "seeds": len(finals),
+                    "mean": sum(finals) / len(finals),
+                    "min": min(finals),
+                    "max": max(finals),
+                    "normalized_mean": sum(norm) / len(norm) if norm else None,
+                }
+            )
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """The result as the JSON document ``leaderboard/result.schema.json`` describes."""
         from metaenvs import __version__

@@ -55,6 +55,20 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
+VERIFY_TOLERANCES: dict[str, dict[str, float]] = {
+    # metric: how far a re-run's per-run final score may be from the submitted one and still
+    # reproduce it (math.isclose: |a - b| <= max(rtol * max(|a|, |b|), atol)). Set at about 10x the
+    # largest difference measured between re-runs of the shipped entries with 1 or 2 torch threads and
+    # with this CPU's or ATen's portable kernels (benchmarks/verify_tolerance.py; see
+    # benchmarks/results/verify_tolerance/result.json).
+    "mse": {"rtol": 2e-3, "atol": 2e-3},
+    "nrmse": {"rtol": 1e-5, "atol": 1e-5},
+}
+DEFAULT_VERIFY_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
+"""For metrics no re-run has been measured for yet: strict, so a verification fails rather than passes
+on an unmeasured tolerance (RL returns: no RL entry on the board yet)."""
+
+
 def canonical_json(data: Any) -> str:
     """JSON with sorted keys and no whitespace: the form every hash in the suite is taken of."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -130,6 +144,13 @@ class Protocol:
     def hash(self) -> str:
         """sha256 of the canonical JSON of the protocol: results name what they measured."""
         return sha256_json(self.to_dict())
+
+    @property
+    def verify_tolerance(self) -> dict[str, float]:
+        """``{"rtol", "atol"}`` within which a re-run reproduces a run (``metaenvs board verify``), by
+        the protocol's metric (:data:`VERIFY_TOLERANCES`). Not hashed: it judges re-runs, it does not
+        change what a run measures."""
+        return dict(VERIFY_TOLERANCES.get(self.metric, DEFAULT_VERIFY_TOLERANCE))
 
     @property
     def is_custom(self) -> bool:

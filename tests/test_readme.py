@@ -32,3 +32,17 @@ def test_readme_api_tour_runs(tmp_path, monkeypatch):
     exec(compile(block.replace("meta_steps=1000", "meta_steps=3"), "README.md", "exec"), namespace)
     assert (tmp_path / "runs" / "reptile" / "init.safetensors").is_file()
     assert namespace["report"].summary()["final"]["n_runs"] == 300
+
+
+def test_readme_laptop_sized_shell_examples_run_as_written(tmp_path, monkeypatch):
+    import shlex
+
+    from metaenvs.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("# A couple of minutes on a laptop", 1)[1].split("# The official protocol", 1)[0]
+    lines = [line for line in block.splitlines()[1:] if line.startswith("metaenvs ")]
+    assert len(lines) == 2
+    monkeypatch.chdir(tmp_path)
+    for line in lines:
+        assert main([*shlex.split(line)[1:], "--no-progress"]) == 0, line

@@ -25,7 +25,7 @@ that no test rating leaks into training. The difference in the scaler is small (
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -52,6 +52,11 @@ class RatingsDistribution(SupervisedTaskDistribution):
         data_dir: Data folder.
         seed: Chooses the held-out users and each task's support/val draw.
     """
+
+    meta_defaults: ClassVar = {"leap": {"meta_lr": 0.01}, "cts": {"meta_lr": 0.01}}
+    """Leap's and CTS's default SGD meta steps (0.1 and 1.0) diverge within 50 meta steps on Jester-1
+    (an inner loss of inf from the drifted initialization); 0.01 trains both (held-out nRMSE 0.68 and
+    0.69 against scratch's 0.78 after 50 meta steps of 3 users, on 5 held-out users)."""
 
     def __init__(
         self,

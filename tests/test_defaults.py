@@ -3,7 +3,8 @@ short meta-training run with the defaults the CLI uses (the algorithm's own, wit
 ``meta_defaults`` over them) stays finite, and the initialization it learns does no worse on held-out
 tasks than training from scratch (paired: same tasks, same seed, same budget).
 
-Shortened for the test: 10 meta steps of 3 tasks (RL: 5 meta steps of 2 tasks, 2,000 timesteps), then
+Shortened for the test: 10 meta steps of 3 tasks (50 where noted; RL: 5 meta steps of 2 tasks, 2,000
+timesteps), then
 5 held-out tasks (RL: 3) with one seed. "No worse" allows only float-level ties (1e-6 relative), which
 occur where the meta-gradient vanishes. Expensive families (vision, Pendulum, Atari) run under
 ``-m slow``.
@@ -33,20 +34,16 @@ SLOW = ["Vision/Omniglot5way1shot-v0", "Vision/OmniglotAlphabets-v0", "Control/P
 
 
 LOSES_TO_SCRATCH = {
-    # Measured findings, not hidden: after this short run these initializations score worse on the
-    # held-out tasks than training from scratch, with every meta step size tried (1.0 to 0.01). On the
-    # rotated Himmelblau tasks every start converges to some minimum within 0.001-0.003, so the final
-    # loss mostly says which basin a start falls into; on Jester-1 the first meta steps move the
-    # initialization away from a good random start (see issue #18's trivial baselines). strict=True:
-    # the test fails once a pair stops losing, so this list cannot go stale.
-    ("Synthetic/RotatedHimmelblau-v0", "cts"),
-    ("Synthetic/RotatedHimmelblau-v0", "imaml"),
+    # A measured finding, not hidden: Leap's initialization scores worse than scratch on the held-out
+    # rotations of Himmelblau after 50 meta steps (0.0019 against 0.0014 on 5 tasks; also at meta steps of
+    # 0.01 and 0.03, while 0.3 happened to win: noise, so no per-family value is picked to pass this
+    # test). Every start converges to some minimum within 0.001-0.003 there, so the final loss mostly
+    # says which basin a start falls into. strict=True: the test fails once the pair stops losing.
     ("Synthetic/RotatedHimmelblau-v0", "leap"),
-    ("Synthetic/RotatedHimmelblau-v0", "reptile"),
-    ("Ratings/Jester1_10shot15val-v0", "cts"),
-    ("Ratings/Jester1_10shot15val-v0", "leap"),
-    ("Ratings/Jester1_10shot15val-v0", "mtl"),
 }
+META_STEPS = {"Synthetic/RotatedHimmelblau-v0": 50, "Ratings/Jester1_10shot15val-v0": 50}
+"""Families whose first 10 meta steps move the initialization by less than the noise of a 5-task
+comparison (and where divergence showed only after 30-50 steps): they run 50."""
 COSTLY = ("amaml", "adjoint")
 REFUSED = {("Synthetic/RotatedHimmelblau-v0", "mtl")}
 """Pairs ``train`` refuses up front (the model is a single point: no body for per-task heads)."""
@@ -100,8 +97,9 @@ def test_defaults_train_every_accepted_pair(family, algo):
     shared = getattr(agent, "shared_parameters", None)
     learner = make_meta_learner(algo, dist, **({"params": shared} if shared else {}))
     budget = 2000 if rl else dist.protocol.budget
+    meta_steps = 5 if rl else META_STEPS.get(family, 10)
     result = meta_train(
-        agent, dist, learner, meta_steps=5 if rl else 10, meta_batch_size=2 if rl else 3,
+        agent, dist, learner, meta_steps=meta_steps, meta_batch_size=2 if rl else 3,
         inner_steps=budget, seed=0, progress=False,
     )  # fmt: skip
     values = [row["final_value"] for row in result.history if row["final_value"] is not None]

@@ -80,3 +80,14 @@ def scratch_registry():
     yield metaenvs.registry
     for key in set(metaenvs.registry) - before:
         del metaenvs.registry[key]
+
+
+@pytest.fixture
+def restore_catalog():
+    """Let a test add catalogue entries, and restore the catalogue afterwards."""
+    from metaenvs.data import catalog
+
+    saved = dict(catalog.CATALOG)
+    yield
+    catalog.CATALOG.clear()
+    catalog.CATALOG.update(saved)

@@ -24,14 +24,6 @@ from . import datagen
 
 
 @pytest.fixture
-def restore_catalog():
-    saved = dict(catalog.CATALOG)
-    yield
-    catalog.CATALOG.clear()
-    catalog.CATALOG.update(saved)
-
-
-@pytest.fixture
 def served(tmp_path):
     """An HTTP server on 127.0.0.1 serving ``ml-100k.zip`` rebuilt from the session's data (the
     shared real file, or the generated stand-in)."""

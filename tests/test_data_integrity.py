@@ -62,14 +62,6 @@ def server():
     httpd.server_close()
 
 
-@pytest.fixture
-def restore_catalog():
-    saved = dict(catalog.CATALOG)
-    yield
-    catalog.CATALOG.clear()
-    catalog.CATALOG.update(saved)
-
-
 def one_file_entry(name: str, data: bytes, url: str = "http://127.0.0.1:9/x.bin") -> catalog.RemoteFile:
     """Replace catalogue entry ``name`` by one file ``x.bin`` pinned to ``data``."""
     import hashlib

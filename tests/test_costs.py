@@ -70,3 +70,22 @@ def test_progress_shows_inner_steps_within_a_meta_step(sinusoid, capsys):
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (5, 600, 7200, 3 * 86400)] == ["5 s", "10 min", "2.0 h", "3.0 days"]
+
+
+def test_evaluate_tables_show_each_task_and_never_average_raw_scores_of_a_fixed_set(
+    tmp_path, capsys, scratch_registry
+):
+    metaenvs.register(
+        "Mine/TwoGames-v0",
+        "metaenvs.control:GymEnvList",
+        kwargs={"train": ["CartPole-v1"], "test": ["MountainCar-v0", "Acrobot-v1"]},
+    )
+    argv = ["train", "--dist", "Mine/TwoGames-v0", "--meta-steps", "1", "--meta-batch", "1"]
+    assert main([*argv, "--inner-steps", "200", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    capsys.readouterr()
+    argv = ["evaluate", "--dist", "Mine/TwoGames-v0", "--init", str(tmp_path / "r" / "init.safetensors")]
+    assert main([*argv, "--budget", "2000", "--seeds", "0", "--custom", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "test/MountainCar-v0" in out and "test/Acrobot-v1" in out  # one row per task
+    assert "reptile: raw scores of different tasks in a fixed set are not averaged" in out
+    assert "IQM return" not in out

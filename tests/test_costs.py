@@ -23,6 +23,7 @@ def test_info_states_the_protocols_budget_and_a_measured_estimate(capsys):
         "unit": "inner_steps",
         "total_steps": 9600,
     }
+    assert info["meta_defaults"] == {"leap": {"meta_lr": 0.01}, "imaml": {"reg": 5.0}}
     cost = info["cost_estimate"]
     assert cost["measured_seconds_per_run"] > 0 and cost["estimate"].startswith("about ")
     assert cost["estimated_seconds"] == cost["measured_seconds_per_run"] * 300
@@ -48,7 +49,8 @@ def test_train_dry_run_prints_settings_and_cost_and_trains_nothing(tmp_path, cap
     ]
     assert main([*argv, "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "meta-learner {" in text and '"meta_lr"' in text and '"lr": 0.02' in text
+    assert "meta-learner {" in text and '"meta_lr": 0.01' in text and '"lr": 0.02' in text
+    assert 'Synthetic/Sinusoid-v0\'s own defaults for leap: {"meta_lr": 0.01}' in text
     assert "dry run: 8,000 inner_steps, about" in text and "nothing was trained" in text
     assert not (out / "checkpoint.json").exists()
 

@@ -44,6 +44,8 @@ LOSES_TO_SCRATCH = {
 META_STEPS = {"Synthetic/RotatedHimmelblau-v0": 50, "Ratings/Jester1_10shot15val-v0": 50}
 """Families whose first 10 meta steps move the initialization by less than the noise of a 5-task
 comparison (and where divergence showed only after 30-50 steps): they run 50."""
+NEEDS_DATA = {"Ratings/Jester1_10shot15val-v0": "jester1", "Vision/Omniglot5way1shot-v0": "omniglot"}
+NEEDS_DATA["Vision/OmniglotAlphabets-v0"] = "omniglot"
 COSTLY = ("amaml", "adjoint")
 REFUSED = {("Synthetic/RotatedHimmelblau-v0", "mtl")}
 """Pairs ``train`` refuses up front (the model is a single point: no body for per-task heads)."""
@@ -61,6 +63,8 @@ def _pairs(families, algos, marks=()):
                 else []
             )
             extra = [marks] if isinstance(marks, pytest.MarkDecorator) else list(marks)
+            if f in NEEDS_DATA:  # on generated stand-in ratings there is nothing to meta-learn
+                extra.append(pytest.mark.real_data(NEEDS_DATA[f]))
             if a in COSTLY and f != "Synthetic/Sinusoid-v0":
                 extra.append(pytest.mark.slow)  # A-MAML's flow and the adjoint cost 5-35 s a pair
             out.append(pytest.param(f, a, marks=[*extra, *lose], id=f"{f}-{a}"))

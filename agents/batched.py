@@ -35,6 +35,7 @@ from agents.hooks import (
     HookList,
 )
 from agents.models import reset_parameters
+from agents.parameters import safe_sqrt
 from metaenvs.errors import InvalidArgumentError, NonFiniteError
 from metaenvs.metrics import get_loss
 from metaenvs.seeding import torch_generator
@@ -150,7 +151,7 @@ def optimizer_step(
             v = torch.addcmul(v * ADAM_BETAS[1], g, g, value=1 - ADAM_BETAS[1])
             new_state[k] = (m, v)
             bias1, bias2 = 1 - ADAM_BETAS[0] ** (step + 1), 1 - ADAM_BETAS[1] ** (step + 1)
-            denom = v.sqrt() / math.sqrt(bias2) + ADAM_EPS
+            denom = safe_sqrt(v) / math.sqrt(bias2) + ADAM_EPS  # finite derivative at dead units
             out[k] = torch.addcdiv(p, m, denom, value=-lr / bias1)
     return out, new_state
 

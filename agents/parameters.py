@@ -77,3 +77,17 @@ def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> float:
         f"{what}: {bad!r} holds NaN or Inf. Lower the learning rate or "
         "meta step size, or check the data; nothing was saved."
     )
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(x)`` for ``x >= 0`` whose derivative at ``x == 0`` is 0 instead of inf.
+
+    Adam's ``sqrt(v)`` at an entry whose gradient is exactly zero (a dead unit) has an infinite
+    derivative, which autograd multiplies by the zero derivative of ``v`` and turns into NaN. Through
+    ``v = c g^2`` the composite ``sqrt(c) |g|`` has derivative 0 at ``g = 0`` (its subgradient, what
+    ``higher`` gives); elsewhere the values and derivatives are exactly ``torch.sqrt``'s.
+    """
+    positive = x > 0
+    return torch.where(
+        positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x)
+    )

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from agents.curves import LearningCurve
-from agents.parameters import finite_loss
+from agents.parameters import finite_loss, safe_sqrt
 from baselines.base import MetaLearner
 from baselines.functional import (
     Params,
@@ -123,7 +123,7 @@ def _functional_step(
             m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
             state[k] = (m, v)
             m_hat, v_hat = m / (1 - 0.9 ** (step + 1)), v / (1 - 0.999 ** (step + 1))
-            out[k] = p - lr * m_hat / (torch.sqrt(v_hat) + 1e-8)
+            out[k] = p - lr * m_hat / (safe_sqrt(v_hat) + 1e-8)
     return out
 
 

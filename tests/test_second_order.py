@@ -228,3 +228,30 @@ def test_second_order_meta_training_is_deterministic(sinusoid, cls):
 
     a, b = run(), run()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_maml_through_adam_is_finite_and_exact_with_dead_units(sinusoid, batched):
+    """A hidden unit that never fires has exactly zero gradients: Adam's sqrt(v) at v = 0 must not turn
+    the meta-gradient into NaN (its true derivative is finite), in the per-task and the vmapped loop."""
+    model = nn.Sequential(nn.Linear(1, 6), nn.ReLU(), nn.Linear(6, 1))
+    agent = SupervisedAgent(
+        (1,), 1, model=model, lr=0.01, optimizer="adam", dtype=torch.float64, batched=batched
+    )
+    agent.reset(3)
+    with torch.no_grad():  # units 0 and 1 never fire on x in [-5, 5]: exactly zero gradients
+        agent.model[0].weight[:2] = 0.0
+        agent.model[0].bias[:2] = -1.0
+    task = sinusoid.tasks("test")[0]
+    learner = MAML(inner_optimizer="adam")
+    learner.initialize(agent)
+    if batched:
+        learner.learn_batch(agent, [task], 3, [0])
+    else:
+        learner.learn_task(agent, task, 3, seed=0)
+    analytic = flat(learner.meta_gradient())
+    assert bool(torch.isfinite(analytic).all())
+    numeric = finite_difference(agent, task, 3, maml_objective(agent, task, 3, "adam"))
+    dead = slice(0, 2)  # the dead units' incoming weights: zero meta-gradient, numerically too
+    assert float(analytic[dead].abs().max()) == 0.0
+    assert float((analytic - numeric).norm() / numeric.norm()) < 1e-5

@@ -74,7 +74,7 @@ def maml_task_fn(learner: Any, agent: Any, loss: str, steps: int) -> TaskFn:
             if learner.first_order:
                 g = {n: v.detach() for n, v in g.items()}
             params, state = optimizer_step(
-                learner.inner_optimizer, params, g, state, agent.lr, agent.momentum, k
+                learner.inner_optimizer_of(agent), params, g, state, agent.lr, agent.momentum, k
             )
         return params, torch.stack([*losses, f(params, x, y)]).detach()
 

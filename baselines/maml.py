@@ -38,7 +38,7 @@ from baselines.functional import (
     query_loss,
     train_batches,
 )
-from metaenvs.errors import InvalidArgumentError
+from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.validation import available_memory, non_negative_float, one_of
 
 FIRST_ORDER_ALTERNATIVES = "leap, reptile, fomaml, fomamlpp, cts"
@@ -51,6 +51,22 @@ class SecondOrderLearner(MetaLearner, ABC):
     functional: ClassVar[bool] = True
     accumulators: ClassVar[tuple[str, ...]] = ("_sum", "_tasks")
     required_capabilities: tuple[str, ...] = ("differentiable",)
+    inner_optimizers: ClassVar[tuple[str, ...]] = ("sgd",)
+    """The inner optimizers the algorithm's meta-gradient is defined for (the adjoint, iMAML and A-MAML
+    assume plain gradient descent; MAML differentiates through any of them)."""
+
+    def initialize(self, agent: Any, total_meta_steps: int = 1) -> None:
+        """Refuse an agent whose inner optimizer this algorithm cannot differentiate through, instead
+        of meta-training through another inner loop than the one the agent (and its protocol) runs."""
+        used = getattr(agent, "optimizer_name", "sgd")
+        if used not in self.inner_optimizers:
+            raise IncompatibleAgentError(
+                f"{type(self).__name__} is defined for inner {'/'.join(self.inner_optimizers)} steps, but "
+                f"the agent trains with {used!r} (its protocol's recipe); its meta-gradient would be that of "
+                "another inner loop than the one evaluated. Use maml, which differentiates through "
+                "sgd, momentum and adam, or a first-order learner (fomaml, reptile, leap)."
+            )
+        super().initialize(agent, total_meta_steps)
 
     def alternatives_hint(self) -> str:
         return f"Use a first-order meta-learner instead: {FIRST_ORDER_ALTERNATIVES}."
@@ -132,7 +148,8 @@ class MAML(SecondOrderLearner):
 
     Args:
         first_order: Drop second-order terms (FOMAML).
-        inner_optimizer: ``"sgd"`` (default), ``"momentum"`` or ``"adam"``; learning rate from the agent.
+        inner_optimizer: ``None`` (default): the agent's own optimizer, the one its protocol names;
+            ``"sgd"``, ``"momentum"`` or ``"adam"`` must be the agent's (else refused).
         meta_lr: Meta learning rate.
         meta_optimizer: Default ``"adam"``.
         **kwargs: See :class:`~baselines.base.MetaLearner`.
@@ -140,18 +157,35 @@ class MAML(SecondOrderLearner):
 
     name: ClassVar[str] = "maml"
     graph_factor: ClassVar[int] = 4
+    inner_optimizers: ClassVar[tuple[str, ...]] = INNER_OPTIMIZERS
 
     def __init__(
         self,
         first_order: bool = False,
-        inner_optimizer: str = "sgd",
+        inner_optimizer: str | None = None,
         meta_lr: float = 1e-3,
         meta_optimizer: str = "adam",
         **kwargs: Any,
     ) -> None:
         super().__init__(meta_lr=meta_lr, meta_optimizer=meta_optimizer, **kwargs)
         self.first_order = bool(first_order)
-        self.inner_optimizer = one_of("inner_optimizer", inner_optimizer, INNER_OPTIMIZERS)
+        self.inner_optimizer = (
+            None if inner_optimizer is None else one_of("inner_optimizer", inner_optimizer, INNER_OPTIMIZERS)
+        )
+
+    def initialize(self, agent: Any, total_meta_steps: int = 1) -> None:
+        used = getattr(agent, "optimizer_name", "sgd")
+        if self.inner_optimizer is not None and self.inner_optimizer != used:
+            raise IncompatibleAgentError(
+                f"MAML(inner_optimizer={self.inner_optimizer!r}) would meta-train through another inner loop "
+                f"than the agent's {used!r} (its protocol's recipe); leave inner_optimizer unset to "
+                "differentiate through the agent's own optimizer."
+            )
+        super().initialize(agent, total_meta_steps)
+
+    def inner_optimizer_of(self, agent: Any) -> str:
+        """The optimizer MAML differentiates through: the agent's own."""
+        return getattr(agent, "optimizer_name", "sgd")
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
@@ -169,7 +203,7 @@ class MAML(SecondOrderLearner):
             curve.append(step, finite_loss(loss, task, step))
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=not self.first_order)
             params = _functional_step(
-                self.inner_optimizer, params, list(grads), state, agent.lr, step, agent.momentum
+                self.inner_optimizer_of(agent), params, list(grads), state, agent.lr, step, agent.momentum
             )
             if self.first_order:
                 params = {k: v.detach().requires_grad_(True) for k, v in params.items()}

@@ -64,8 +64,6 @@ def maml_objective(agent, task, steps, inner="sgd"):
         if inner == "sgd":
             final, _, _ = gradient_descent(agent, task, params, steps, agent.lr, seed=0)
         else:
-            learner = MAML(inner_optimizer=inner, first_order=True)
-            learner.initialize(agent)
             final = run_inner(agent, task, params, steps, inner)
         return float(query_loss(agent, task)(final).detach())
 
@@ -94,9 +92,9 @@ def run_inner(agent, task, params, steps, inner):
 
 @pytest.mark.parametrize("inner", ["sgd", "momentum", "adam"])
 def test_maml_matches_central_finite_differences(sinusoid, inner):
-    agent = mlp_agent(sinusoid, lr=0.01 if inner == "adam" else 0.05)
+    agent = mlp_agent(sinusoid, lr=0.01 if inner == "adam" else 0.05, optimizer=inner)
     task = sinusoid.tasks("test")[0]
-    analytic = task_gradient(MAML(inner_optimizer=inner), agent, task, 3)
+    analytic = task_gradient(MAML(), agent, task, 3)  # through the agent's own optimizer
     numeric = finite_difference(agent, task, 3, maml_objective(agent, task, 3, inner))
     assert float((analytic - numeric).norm() / numeric.norm()) < 1e-5
 
@@ -243,7 +241,7 @@ def test_maml_through_adam_is_finite_and_exact_with_dead_units(sinusoid, batched
         agent.model[0].weight[:2] = 0.0
         agent.model[0].bias[:2] = -1.0
     task = sinusoid.tasks("test")[0]
-    learner = MAML(inner_optimizer="adam")
+    learner = MAML()  # differentiates through the agent's Adam
     learner.initialize(agent)
     if batched:
         learner.learn_batch(agent, [task], 3, [0])
@@ -255,3 +253,23 @@ def test_maml_through_adam_is_finite_and_exact_with_dead_units(sinusoid, batched
     dead = slice(0, 2)  # the dead units' incoming weights: zero meta-gradient, numerically too
     assert float(analytic[dead].abs().max()) == 0.0
     assert float((analytic - numeric).norm() / numeric.norm()) < 1e-5
+
+
+@pytest.mark.parametrize("learner", [ExactAdjoint, IMAML, AMAML])
+def test_gradient_descent_learners_refuse_another_inner_optimizer(sinusoid, learner):
+    agent = mlp_agent(sinusoid, optimizer="momentum")
+    with pytest.raises(IncompatibleAgentError, match=r"defined for inner sgd steps.*'momentum'.*Use maml"):
+        learner().initialize(agent)
+
+
+def test_maml_differentiates_through_the_agents_optimizer_and_refuses_another(sinusoid):
+    agent = mlp_agent(sinusoid, optimizer="momentum")
+    with pytest.raises(IncompatibleAgentError, match=r"inner_optimizer='sgd'.*'momentum'"):
+        MAML(inner_optimizer="sgd").initialize(agent)
+    task = sinusoid.tasks("test")[0]
+    through_momentum = task_gradient(MAML(), agent, task, 3)
+    sgd_agent = mlp_agent(sinusoid, optimizer="sgd")
+    through_sgd = task_gradient(MAML(), sgd_agent, task, 3)
+    assert not torch.allclose(through_momentum, through_sgd)  # another inner loop, another meta-gradient
+    numeric = finite_difference(agent, task, 3, maml_objective(agent, task, 3, "momentum"))
+    assert float((through_momentum - numeric).norm() / numeric.norm()) < 1e-5

@@ -76,6 +76,10 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
 
     seed_decides_splits = False
     default_model: ClassVar = CONV4
+    meta_defaults: ClassVar = {"cts": {"meta_lr": 0.01}}
+    """CTS's default meta step (0.1, applied after every inner step) degrades these tasks: held-out error
+    0.446 against scratch's 0.156 after 10 meta steps of 3 alphabets (5 held-out alphabets); 0.03 gives
+    0.216, 0.01 gives 0.158."""
     n_classes: ClassVar[int] = 20
     n_test_drawers: ClassVar[int] = 5
 

@@ -207,7 +207,7 @@ class CTS(MetaLearner):
         """End of a reset period: the per-step updates are already applied; record epsilon."""
         if self.accurate:
             self.epsilon.append(list(self._round))
-        stats = dict(getattr(self, "last_stats", {"meta_lr": self.current_meta_lr(), "meta_grad_norm": 0.0}))
+        stats = dict(getattr(self, "last_stats", None) or self._idle_stats())
         self.meta_step += 1
         self.reset_accumulators()
         return stats

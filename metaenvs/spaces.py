@@ -8,6 +8,8 @@ differ in the size of a flat ``Box`` observation (the agent then gives each task
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import gymnasium as gym
 
 from metaenvs.errors import IncompatibleAgentError
@@ -21,6 +23,13 @@ def is_flat_box(space: gym.Space) -> bool:
 def is_discrete(space: gym.Space) -> bool:
     """Whether ``space`` is ``Discrete``."""
     return isinstance(space, gym.spaces.Discrete)
+
+
+RULES = (
+    ("observation", is_flat_box, "adapt_input_layer", "flat Box observations"),
+    ("action", is_discrete, "adapt_action_head", "Discrete action spaces"),
+)
+"""Per space (observation, action): what may differ, the agent flag that adapts to it, its name."""
 
 
 def adaptation_needed(
@@ -40,20 +49,23 @@ def adaptation_needed(
     Raises:
         IncompatibleAgentError: Naming both tasks and their spaces, when no adaptation covers them.
     """
-    (obs_a, act_a), (obs_b, act_b) = a, b
     flags = {}
-    if obs_a != obs_b:
-        if not (is_flat_box(obs_a) and is_flat_box(obs_b)):
+    for (kind, ok, flag, what), x, y in zip(RULES, a, b, strict=True):
+        if x == y:
+            continue
+        if not (ok(x) and ok(y)):
             raise IncompatibleAgentError(
-                f"Tasks {names[0]} ({obs_a}) and {names[1]} ({obs_b}) have observation spaces no policy can "
-                "share: only flat Box observations of different sizes can be adapted."
+                f"Tasks {names[0]} ({x}) and {names[1]} ({y}) have {kind} spaces no policy can share: only "
+                f"{what} of different sizes can be adapted."
             )
-        flags["adapt_input_layer"] = True
-    if act_a != act_b:
-        if not (is_discrete(act_a) and is_discrete(act_b)):
-            raise IncompatibleAgentError(
-                f"Tasks {names[0]} ({act_a}) and {names[1]} ({act_b}) have action spaces no policy can "
-                "share: only Discrete action spaces of different sizes can be adapted."
-            )
-        flags["adapt_action_head"] = True
+        flags[flag] = True
+    return flags
+
+
+def adaptation_for(spaces: Mapping[str, tuple[gym.Space, gym.Space]]) -> dict[str, bool]:
+    """The agent flags under which one policy serves every task of ``spaces`` (task name -> its
+    ``(observation_space, action_space)``), each compared with the first; see :func:`adaptation_needed`."""
+    (first, reference), flags = next(iter(spaces.items())), {}
+    for name, pair in spaces.items():
+        flags.update(adaptation_needed(reference, pair, (first, name)))
     return flags

@@ -20,7 +20,7 @@ from metaenvs.errors import ConformanceError, IncompatibleAgentError, WrongDistr
 from metaenvs.metrics import LOSSES, METRICS
 from metaenvs.protocol import Protocol
 from metaenvs.registration import TaskSpec, make, registry
-from metaenvs.spaces import adaptation_needed
+from metaenvs.spaces import adaptation_for
 
 
 def _fail(dist: TaskDistribution, message: str) -> None:
@@ -161,19 +161,17 @@ def _check_spaces(dist: TaskDistribution, per_split: int = 6) -> None:
         env = task.make_env()
         spaces[task.id] = (env.observation_space, env.action_space)
         env.close()
-    (first, reference), recipe = next(iter(spaces.items())), dist.protocol.agent
-    for name, pair in spaces.items():
-        try:
-            flags = adaptation_needed(reference, pair, (first, name))
-        except IncompatibleAgentError as exc:
-            _fail(dist, f"{exc} Such tasks cannot share one initialization; split the distribution.")
-        missing = [flag for flag in flags if not recipe.get(flag)]
-        if missing:
-            _fail(
-                dist,
-                f"tasks {first} {reference} and {name} {pair} differ in their spaces, but the protocol's "
-                f"agent does not set {missing}: no agent built by the recipe could learn both.",
-            )
+    try:
+        flags = adaptation_for(spaces)
+    except IncompatibleAgentError as exc:
+        _fail(dist, f"{exc} Such tasks cannot share one initialization; split the distribution.")
+    missing = [flag for flag in flags if not dist.protocol.agent.get(flag)]
+    if missing:
+        _fail(
+            dist,
+            f"its tasks {list(spaces)[:4]} differ in their spaces, but the protocol's agent does not set "
+            f"{missing}: no agent built by the recipe could learn them all.",
+        )
 
 
 def _check_round_trip(dist: TaskDistribution, task: Task) -> None:

@@ -10,7 +10,7 @@ import gymnasium as gym
 from metaenvs.core import RLTaskDistribution, Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.protocol import Protocol
-from metaenvs.spaces import adaptation_needed
+from metaenvs.spaces import adaptation_for
 from metaenvs.validation import positive_int
 
 
@@ -80,15 +80,12 @@ class GymEnvList(RLTaskDistribution):
                 env = gym.make(env_id, **self.env_kwargs.get(env_id, {}))
                 spaces[f"{split}/{env_id}"] = (env.observation_space, env.action_space)
                 env.close()
-        (first, reference), flags = next(iter(spaces.items())), {}
-        for name, pair in spaces.items():
-            try:
-                flags.update(adaptation_needed(reference, pair, (first, name)))
-            except IncompatibleAgentError as exc:
-                raise InvalidArgumentError(
-                    f"{exc} List envs that one policy can serve, or register them as separate distributions."
-                ) from exc
-        return flags
+        try:
+            return adaptation_for(spaces)
+        except IncompatibleAgentError as exc:
+            raise InvalidArgumentError(
+                f"{exc} List envs that one policy can serve, or register them as separate distributions."
+            ) from exc
 
     def _split_sizes(self) -> dict[str, int | None]:
         return {split: len(ids) for split, ids in self.lists.items() if ids}

@@ -26,151 +26,36 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3 import A2C, PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from agents.curves import LearningCurve
 from agents.hooks import (
     Capabilities,
     Hook,
     HookList,
-    InnerStepContext,
-    StepEndContext,
     TaskEndContext,
     TaskStartContext,
-    named_grads,
 )
-from agents.parameters import copy_into, finite_loss
+from agents.parameters import copy_into
+from agents.sb3_hooks import (
+    ALGORITHMS,
+    EVAL_MODES,
+    VECTORIZERS,
+    EpisodeRecorder,
+    GradientStepEvents,
+    LossTap,
+    check_gradient_events,
+    resolve_policy_kwargs,
+)
 from agents.vec_env import GymnasiumVecEnv, recorded_returns, records_episodes
 from metaenvs.core import Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
 from metaenvs.spaces import adaptation_needed
 from metaenvs.validation import one_of, positive_int
-
-
-class LossTap(TorchFunctionMode):
-    """Records the tensor that ``Tensor.backward`` is called on while the mode is active."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loss: torch.Tensor | None = None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is torch.Tensor.backward:
-            self.loss = args[0].detach()
-        return func(*args, **(kwargs or {}))
-
-
-class _TappedTrain:
-    """Mixin: run SB3's own ``train()`` under a :class:`LossTap`."""
-
-    loss_tap: LossTap
-
-    def train(self) -> None:
-        with self.loss_tap:
-            super().train()  # type: ignore[misc]
-
-
-class HookedA2C(_TappedTrain, A2C):
-    """SB3 A2C whose ``train()`` records the back-propagated loss."""
-
-
-class HookedPPO(_TappedTrain, PPO):
-    """SB3 PPO whose ``train()`` records the back-propagated loss."""
-
-
-ALGORITHMS = {"a2c": HookedA2C, "ppo": HookedPPO}
-VECTORIZERS = ("auto", "dummy")
-EVAL_MODES = ("rollouts", "training")
-
-
-def resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON policy kwargs to SB3's: ``{"features_extractor": "mnih2013"}`` names a class."""
-    from agents.models import FEATURE_EXTRACTORS
-
-    resolved = dict(kwargs)
-    name = resolved.pop("features_extractor", None)
-    if name is not None:
-        if name not in FEATURE_EXTRACTORS:
-            raise InvalidArgumentError(
-                f"Unknown features_extractor {name!r}; known: {', '.join(FEATURE_EXTRACTORS)}."
-            )
-        resolved["features_extractor_class"] = FEATURE_EXTRACTORS[name]()
-    return resolved
-
-
-class _EpisodeRecorder(BaseCallback):
-    """Appends every finished episode's return to the learning curve (SB3 callback)."""
-
-    def __init__(self, curve: LearningCurve) -> None:
-        super().__init__()
-        self.curve = curve
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "episode" in info:
-                self.curve.append(self.num_timesteps, float(info["episode"]["r"]))
-        return True
-
-
-class _GradientStepEvents:
-    """Optimizer step hooks that turn SB3 gradient steps into ``on_inner_step`` / ``on_step_end``."""
-
-    def __init__(self, agent: ActorCritic, task: Task, tap: LossTap, hook: Hook, curve: LearningCurve):
-        self.agent, self.task, self.tap, self.hook, self.curve = agent, task, tap, hook, curve
-        self.params = dict(agent.model.named_parameters())
-        self.step = 0
-
-    def before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        loss, self.tap.loss = self.tap.loss, None
-        if loss is None:
-            raise RuntimeError("optimizer.step() ran without a recorded backward(); is train() tapped?")
-        self.curve.losses.append(finite_loss(loss, self.task, self.step))
-        grads = named_grads(self.params)
-        self.hook.on_inner_step(
-            InnerStepContext(self.agent, self.task, self.step, loss, self.params, grads, optimizer)
-        )
-
-    def after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self.hook.on_step_end(StepEndContext(self.agent, self.task, self.step, self.params, optimizer))
-        self.step += 1
-
-
-def expected_gradient_steps(algo: Any, timesteps: int) -> tuple[int, bool]:
-    """``(steps, exact)``: the optimizer steps SB3's ``learn(timesteps)`` takes by its own rules.
-
-    One ``train()`` per rollout of ``n_steps x n_envs`` timesteps: A2C steps once, PPO
-    ``n_epochs x ceil(rollout / batch_size)`` times, or fewer when ``target_kl`` stops an epoch early
-    (then ``exact`` is False and the count is an upper bound).
-    """
-    rollout = algo.n_steps * algo.n_envs
-    rollouts = math.ceil(timesteps / rollout)
-    if not hasattr(algo, "n_epochs"):
-        return rollouts, True
-    per_rollout = algo.n_epochs * math.ceil(rollout / algo.batch_size)
-    return rollouts * per_rollout, getattr(algo, "target_kl", None) is None
-
-
-def _check_gradient_events(algo: Any, fired: int, timesteps: int) -> None:
-    """Fail loudly if the hooks saw fewer gradient steps than SB3's ``learn`` must have taken."""
-    import stable_baselines3
-
-    expected, exact = expected_gradient_steps(algo, timesteps)
-    if fired == expected or (not exact and 0 < fired <= expected):
-        return
-    raise IncompatibleAgentError(
-        f"SB3 {stable_baselines3.__version__} {type(algo).__name__}.learn({timesteps}) took "
-        f"{'at most ' if not exact else ''}{expected} gradient steps by its own rules, but the hooks saw "
-        f"{fired}: this SB3 version trains in a way the hooks do not reach (an optimizer re-created "
-        "inside train()?), so no meta-learner could see its inner steps. Use the SB3 version the suite "
-        "was tested with (pyproject.toml)."
-    )
 
 
 class ActorCritic:
@@ -436,18 +321,18 @@ class ActorCritic:
             algo.loss_tap = LossTap()
             self._adopt(algo)
             hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))
-            events = _GradientStepEvents(self, task, algo.loss_tap, hook, curve)
+            events = GradientStepEvents(self, task, algo.loss_tap, hook, curve)
             handles = [
                 algo.policy.optimizer.register_step_pre_hook(events.before_step),
                 algo.policy.optimizer.register_step_post_hook(events.after_step),
             ]
             try:
-                algo.learn(total_timesteps=steps, callback=_EpisodeRecorder(curve))
+                algo.learn(total_timesteps=steps, callback=EpisodeRecorder(curve))
             finally:
                 for handle in handles:
                     handle.remove()
                 vec_env.close()
-            _check_gradient_events(algo, events.step, steps)
+            check_gradient_events(algo, events.step, steps)
         if not curve.values:  # no episode finished within the budget
             curve.append(steps, float("nan"))
         params = dict(self.model.named_parameters())

@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from metaenvs.cli_args import (
+    ALGORITHM_NAMES,
+    DEFAULTS,
+    _dist_id,
+    _non_negative_int,
+    _positive_int,
+    _step_size,
+    command_line,
+    parse_seeds,
+)
+from metaenvs.cli_board import (
+    MAX_TASK_ROWS,
+    _check_submission_fields,
+    _cmd_board_render,
+    _cmd_board_show,
+    _cmd_board_verify,
+    _cmd_data_fetch,
+    _cmd_data_path,
+    _cmd_data_verify,
+    _cmd_submit,
+    _per_task_table,
+)
 from metaenvs.errors import InvalidArgumentError, MetaEnvsError
+
+__all__ = ["ALGORITHM_NAMES", "build_parser", "main", "parse_seeds"]
 
 EPILOG = """examples:
   metaenvs quickstart
@@ -20,89 +43,6 @@ EPILOG = """examples:
   metaenvs submit result.json --init runs/reptile/init.safetensors
   metaenvs board show --dist Synthetic/Sinusoid-v0
 """
-
-
-ALGORITHM_NAMES = (
-    "leap",
-    "reptile",
-    "fomaml",
-    "fomamlpp",
-    "cts",
-    "mtl",
-    "scratch",
-    "maml",
-    "imaml",
-    "amaml",
-    "adjoint",
-)
-"""``--algo`` choices (``baselines.ALGORITHMS``'s keys, listed here so that arguments are checked before
-torch and SB3 are imported; a test keeps the two equal)."""
-FLOAT32_MAX = 3.4028234663852886e38
-MAX_SEEDS = 10_000
-
-
-def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``minimum``, or a message naming the bad value."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {what}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1, "a positive integer")
-_non_negative_int = _int_at_least(0, "an integer >= 0")
-
-
-def _step_size(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a step size such as 0.1") from None
-    if not math.isfinite(value) or not 0 < value <= FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be a finite number > 0 that float32 parameters can be stepped by (<= 3.4e38)"
-        )
-    return value
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"0,1,2"`` or ``"0-4"`` (inclusive ranges, mixable: ``"0-2,7"``) as a tuple of distinct seeds."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        low, dash, high = part.partition("-")
-        try:
-            span = range(int(low), int(high) + 1) if dash else range(int(part), int(part) + 1)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a seed list: give integers >= 0 separated by commas, or ranges such as 0-4"
-            ) from None
-        if span.start < 0 or len(span) == 0:
-            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not a range of seeds >= 0")
-        seeds.extend(span)
-        if len(seeds) > MAX_SEEDS:
-            raise argparse.ArgumentTypeError(f"{text!r} names more than {MAX_SEEDS} seeds")
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed; each seed may appear once")
-    return tuple(seeds)
-
-
-def _dist_id(text: str) -> str:
-    """A registered id (checked before any heavy import); unknown ids list the nearest ones."""
-    import metaenvs
-
-    try:
-        metaenvs.spec(text)
-    except MetaEnvsError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -219,7 +159,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if protocol.split not in dist.splits or dist.splits[protocol.split] is None:
         finite = [s for s, n in dist.splits.items() if n is not None]
         raise InvalidArgumentError(f"--split {protocol.split!r}: {dist.id} has the finite splits {finite}.")
-    commands = [*args.prior_command, _command_line("evaluate", args.argv)]
+    commands = [*args.prior_command, command_line("evaluate", args.argv)]
     _check_submission_fields(args.submitter, args.code_url, commands)  # before hours of evaluation
     agent = make_agent(dist, seed=0)
     if args.dry_run:
@@ -264,114 +204,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_submission_fields(submitter: str | None, code_url: str | None, commands: list[str]) -> None:
-    """Refuse, before anything runs, the submission fields the result schema would refuse at submit."""
-    import jsonschema
-
-    from leaderboard.schema import result_schema
-
-    schema = result_schema()
-    problems = []
-    for name, value in (("submitter", submitter), ("code_url", code_url), ("commands", commands)):
-        if value is None or (name == "commands" and not value):
-            continue
-        field = {**schema["properties"][name], "$defs": schema.get("$defs", {})}
-        for error in jsonschema.Draft202012Validator(field).iter_errors(value):
-            shown = value if len(str(value)) <= 80 else str(value)[:77] + "..."
-            problems.append(f"--{name.replace('_', '-')} {shown!r}: {error.message[:160]}")
-    if problems:
-        raise InvalidArgumentError(
-            "these values would be refused at submit, so nothing was run: "
-            + "; ".join(problems)
-            + " (--code-url takes an http(s) link; names take no control characters)."
-        )
-
-
-MAX_TASK_ROWS = 20
-"""Results with at most this many held-out tasks print one row per task."""
-
-
-def _per_task_table(rows: list[dict], protocol: object) -> str:
-    """Per-task raw scores (mean and range over seeds) and the normalised score where there is one."""
-    from metaenvs.evaluation import format_score
-
-    normalised = getattr(protocol, "normalisation", None)
-    header = f"{'task':<28} {'seeds':>5} {'raw ' + protocol.metric + ' mean [min, max]':>36}"
-    header += f" {normalised + '-normalised':>18}" if normalised else ""
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        raw = f"{format_score(row['mean'])} [{format_score(row['min'])}, {format_score(row['max'])}]"
-        line = f"{row['task_id']:<28} {row['seeds']:>5} {raw:>36}"
-        if normalised:
-            value = row["normalized_mean"]
-            line += f" {'n/a' if value is None else format_score(value):>18}"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _command_line(command: str, argv: Sequence[str]) -> str:
-    """The shell command as typed (``metaenvs evaluate ...``), recorded in results and board entries."""
-    import shlex
-
-    return shlex.join(["metaenvs", *argv]) if argv else f"metaenvs {command}"
-
-
-def _cmd_submit(args: argparse.Namespace) -> int:
-    import leaderboard
-    from metaenvs.errors import SubmissionError
-
-    board = leaderboard.Board(args.board or leaderboard.default_board())
-    try:
-        sub = leaderboard.submit(
-            args.result, board, init=args.init, command=_command_line("submit", args.argv)
-        )
-    except SubmissionError as exc:
-        for problem in exc.problems:
-            print(f"metaenvs submit: refused: {problem}", file=sys.stderr)
-        return 2
-    agg = sub.aggregates
-    print(f"entry {sub.entry_id} added to {board.root} ({sub.result['protocol_id']})")
-    for stat in ("iqm", "mean"):
-        a = agg[stat]
-        print(
-            f"  {stat} of {agg['score']}: {a['estimate']:.6g} [{a['low']:.6g}, {a['high']:.6g}] (recomputed)"
-        )
-    return 0
-
-
-def _cmd_board_show(args: argparse.Namespace) -> int:
-    import leaderboard
-
-    board = leaderboard.Board(args.board or leaderboard.default_board())
-    print(leaderboard.format_tables(leaderboard.ranked_protocols(board, args.dist)))
-    return 0
-
-
-def _cmd_board_render(args: argparse.Namespace) -> int:
-    import leaderboard
-
-    board = leaderboard.Board(args.board or leaderboard.default_board())
-    print(f"page: {leaderboard.render_board(board, args.out_dir)}")
-    return 0
-
-
-def _cmd_board_verify(args: argparse.Namespace) -> int:
-    import leaderboard
-
-    board = leaderboard.Board(args.board or leaderboard.default_board())
-    v = leaderboard.verify_entry(
-        board, args.entry, args.init, progress=not args.no_progress, command=_command_line("board", args.argv)
-    )
-    status = "verified" if v["verified"] else "NOT verified"
-    print(
-        f"entry {board.resolve(args.entry)}: {status}; "
-        f"{v['runs_differing']} of {v['runs_compared']} runs differ, "
-        f"max |diff| {v['max_abs_diff'] or 0.0:.3g}; IQM submitted {v['iqm_submitted']:.6g}, re-run "
-        f"{v['iqm_rerun']:.6g} (diff {v['iqm_diff']:.3g})"
-    )
-    return 0 if v["verified"] else 1
-
-
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from baselines.quickstart import run_quickstart
 
@@ -383,48 +215,6 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     print(f"\nlearning curves: {report['png']}\ninitialization: {report['init']}")
     print(f"done in {report['seconds']:.0f} s")
     return 0
-
-
-def _cmd_data_path(args: argparse.Namespace) -> int:
-    from metaenvs.data import data_dir
-
-    print(data_dir(args.data_dir))
-    return 0
-
-
-def _cmd_data_fetch(args: argparse.Namespace) -> int:
-    from metaenvs.data import catalog
-
-    names = sorted(catalog.CATALOG) if args.name == "all" else [args.name]
-    for name in names:
-        paths = catalog.fetch(name, args.data_dir, allow_unverified=args.allow_unverified)
-        for remote in catalog.entry(name).files:
-            path = paths[remote.filename]
-            if catalog.has_checksum(remote):
-                print(f"{name}: {path} verified")
-            else:
-                digest = path.with_name(path.name + ".sha256")
-                print(f"{name}: {path} UNVERIFIED (no checksum on record); sha256 in {digest}")
-    return 0
-
-
-def _cmd_data_verify(args: argparse.Namespace) -> int:
-    from metaenvs.data import catalog, data_dir
-
-    report = catalog.verify(args.data_dir)
-    print(f"data folder: {data_dir(args.data_dir)}")
-    for name, row in report.items():
-        print(f"{name:<15} {row['form']:<10} {row['detail']}")
-    return 1 if any(r["form"] == "corrupt" for r in report.values()) else 0
-
-
-class DEFAULTS(argparse.ArgumentDefaultsHelpFormatter):
-    """Help that shows every option's default (where it has a value to show)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
-            return action.help or ""
-        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from metaenvs.data import integrity
-from metaenvs.data.download import ENV_VAR, data_dir, download
+from metaenvs.data.download import ENV_VAR, data_dir, download, missing_parents
 from metaenvs.errors import DataError, InvalidArgumentError
 from metaenvs.io import sha256_file
 
@@ -261,16 +261,6 @@ def has_checksum(remote: RemoteFile) -> bool:
     return bool(remote.sha256 or remote.md5 or remote.members)
 
 
-def _made_folders(path: Path) -> list[Path]:
-    """The folders above ``path`` that do not exist yet, deepest first."""
-    missing = []
-    for parent in path.parents:
-        if parent.exists():
-            break
-        missing.append(parent)
-    return missing
-
-
 def fetch(
     name: str,
     root: str | os.PathLike | None = None,
@@ -306,7 +296,7 @@ def fetch(
                 f"download could not be verified. Download it yourself and place it at {path}, or run "
                 f"`{fetch_command(name)} --allow-unverified` to download it and print its sha256."
             )
-        made = _made_folders(path)
+        made = missing_parents(path)
         try:
             download(remote.url, path, remote.sha256, max_bytes=remote.size, deadline=deadline)
             if not has_checksum(remote):

@@ -71,7 +71,8 @@ def download_deadline(explicit: float | None = None) -> float:
     return value
 
 
-def _missing_parents(path: Path) -> list[Path]:
+def missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, deepest first (removed again if a fetch fails)."""
     out = []
     for parent in path.parents:
         if parent.exists():
@@ -106,7 +107,7 @@ def download(
     """
     dest = Path(dest)
     limit_s = download_deadline(deadline)
-    made = _missing_parents(dest)
+    made = missing_parents(dest)
     started = time.monotonic()
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

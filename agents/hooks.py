@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from agents.curves import LearningCurve
     from metaenvs.core import Task
 
-CAPABILITIES = ("first_order", "differentiable", "batched")
+CAPABILITIES = ("first_order", "differentiable", "batched", "stepwise")
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,14 @@ class Capabilities:
         first_order: Fires ``on_inner_step`` with parameters and gradients.
         differentiable: Offers a functional inner loop that autograd can differentiate.
         batched: Can train the tasks of a meta-batch at once (``vmap``).
+        stepwise: Offers ``learn_steps``, a generator that pauses after every inner step (so a driver
+            advances several tasks in lockstep in one thread; otherwise it uses one thread per task).
     """
 
     first_order: bool = True
     differentiable: bool = False
     batched: bool = False
+    stepwise: bool = False
 
     def missing(self, required: Sequence[str]) -> list[str]:
         """Names in ``required`` that this agent does not offer."""

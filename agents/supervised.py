@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
@@ -11,6 +12,16 @@ from torch import nn
 from torch.func import functional_call
 
 from agents.curves import LearningCurve
+from agents.functional import (
+    OPTIMIZERS,
+    InnerOptimizer,
+    LiveOptimizer,
+    LossFn,
+    TaskBatch,
+    inner_steps,
+    loss_function,
+    task_batch,
+)
 from agents.hooks import (
     Capabilities,
     Hook,
@@ -19,17 +30,15 @@ from agents.hooks import (
     StepEndContext,
     TaskEndContext,
     TaskStartContext,
-    named_grads,
 )
 from agents.models import build_model, reset_parameters
-from agents.parameters import copy_into, finite_loss
+from agents.parameters import copy_into
 from metaenvs.core import SupervisedData, Task
 from metaenvs.errors import InvalidArgumentError, WrongDistributionError
 from metaenvs.metrics import get_loss, get_metric
 from metaenvs.seeding import torch_generator
 from metaenvs.validation import non_negative_float, one_of, positive_int
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
 DEFAULT_MODEL = {"type": "mlp", "hidden": [40, 40], "activation": "tanh"}
 
 
@@ -53,7 +62,7 @@ class SupervisedAgent:
             then runs every meta-batch this way.
     """
 
-    capabilities = Capabilities(first_order=True, differentiable=True, batched=False)
+    capabilities = Capabilities(first_order=True, differentiable=True, batched=False, stepwise=True)
     step_unit = "inner_steps"
 
     def __init__(
@@ -72,7 +81,9 @@ class SupervisedAgent:
         batched: bool = False,
     ) -> None:
         self.batched = bool(batched)
-        self.capabilities = Capabilities(first_order=True, differentiable=True, batched=self.batched)
+        self.capabilities = Capabilities(
+            first_order=True, differentiable=True, batched=self.batched, stepwise=True
+        )
         self.input_shape = tuple(int(s) for s in input_shape)
         self.n_outputs = positive_int("n_outputs", n_outputs)
         self.optimizer_name = one_of("optimizer", optimizer, OPTIMIZERS)
@@ -94,6 +105,7 @@ class SupervisedAgent:
         state = dict(self.__dict__)
         state["_data_cache"] = OrderedDict()
         state["_batched_loop"] = None
+        state["_fresh_model"] = None
         return state
 
     @classmethod
@@ -125,17 +137,22 @@ class SupervisedAgent:
         reset_parameters(self.model.to("cpu"), torch_generator(seed))  # CPU generator: same on every device
         self.model.to(device)
 
+    def initial_parameters(self, seed: int) -> dict[str, torch.Tensor]:
+        """The parameters :meth:`reset` would give for ``seed``, without touching :attr:`model`."""
+        if getattr(self, "_fresh_model", None) is None:
+            self._fresh_model = copy.deepcopy(self.model).to("cpu")
+        reset_parameters(self._fresh_model, torch_generator(seed))
+        device = next(self.model.parameters()).device
+        return {k: v.detach().to(device, copy=True) for k, v in self._fresh_model.named_parameters()}
+
     def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Write an initialization (all parameters or a named subset) into :attr:`model`."""
         copy_into(self.model, tensors)
 
-    def make_optimizer(self, params: Any = None) -> torch.optim.Optimizer:
-        """A fresh inner optimizer over ``params`` (default: the model's parameters)."""
-        params = self.model.parameters() if params is None else params
-        if self.optimizer_name == "adam":
-            return torch.optim.Adam(params, lr=self.lr)
-        momentum = self.momentum if self.optimizer_name == "momentum" else 0.0
-        return torch.optim.SGD(params, lr=self.lr, momentum=momentum)
+    @property
+    def inner_optimizer(self) -> InnerOptimizer:
+        """The inner optimizer as the one functional update (:class:`agents.functional.InnerOptimizer`)."""
+        return InnerOptimizer(self.optimizer_name, self.lr, self.momentum)
 
     # ----- data -----------------------------------------------------------------------
     def data(self, task: Task) -> SupervisedData:
@@ -156,15 +173,16 @@ class SupervisedAgent:
             self._data_cache.popitem(last=False)
         return data
 
-    def minibatch(
-        self, data: SupervisedData, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next training minibatch drawn with ``generator`` (the whole set if ``batch_size`` is None)."""
-        n = data.x_train.shape[0]
-        if self.batch_size is None or self.batch_size >= n:
-            return data.x_train, data.y_train
-        idx = torch.randperm(n, generator=generator)[: self.batch_size].to(data.x_train.device)
-        return data.x_train[idx], data.y_train[idx]
+    def task_batch(
+        self, tasks: Sequence[Task], steps: int, seeds: Sequence[int], batched: bool = True
+    ) -> TaskBatch:
+        """The tasks' data and every step's minibatch, for the functional inner loop (stacked if
+        ``batched``; see :func:`agents.functional.task_batch`)."""
+        return task_batch(self, tasks, steps, seeds, batched)
+
+    def loss_function(self, loss: str) -> LossFn:
+        """``(params, x, y) -> loss`` of one task over the model's full parameter dict."""
+        return loss_function(self.model, loss)
 
     # ----- learning -------------------------------------------------------------------
     def learn(self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0) -> LearningCurve:
@@ -198,33 +216,32 @@ class SupervisedAgent:
         (continual trajectory shifting); the generator's return value is the curve.
         """
         steps = positive_int("steps", steps)
-        data = self.data(task)
+        batch = self.task_batch([task], steps, [seed], batched=False)
         hook = HookList(hooks)
         hook.attach(self)
-        loss_fn = get_loss(data.loss)
         self.model.train()
         hook.on_task_start(TaskStartContext(self, task, self.model, seed, steps))
-        optimizer = self.make_optimizer()
-        generator = torch_generator(seed)
-        params = dict(self.model.named_parameters())
+        optimizer, state = self.inner_optimizer, {}
+        live = LiveOptimizer(optimizer, state)
+
+        def on_step(step: int, loss: torch.Tensor, params: Any, grads: Any, state: Any) -> None:
+            hook.on_inner_step(InnerStepContext(self, task, step, loss, params, grads, live))
+
+        def on_step_end(step: int, params: Any, state: Any) -> None:
+            hook.on_step_end(StepEndContext(self, task, step, params, live))
+
+        start = {k: v.detach() for k, v in self.model.named_parameters()}
+        trajectory = yield from inner_steps(
+            self.loss_function(batch.loss), start, batch, steps, optimizer,
+            on_step=on_step, on_step_end=on_step_end, state=state,
+        )  # fmt: skip
+        copy_into(self.model, trajectory.params)
+        values = trajectory.losses.double().tolist()
         curve = LearningCurve(task.id, "inner_step", "train_loss")
-        for step in range(steps):
-            x, y = self.minibatch(data, generator)
-            optimizer.zero_grad(set_to_none=False)  # gradients stay the same tensors
-            loss = loss_fn(self.model(x), y)
-            value = finite_loss(loss, task, step)
-            loss.backward()
+        for step, value in enumerate(values):
             curve.append(step, value)
-            hook.on_inner_step(
-                InnerStepContext(self, task, step, loss.detach(), params, named_grads(params), optimizer)
-            )
-            optimizer.step()
-            hook.on_step_end(StepEndContext(self, task, step, params, optimizer))
-            yield step
-        with torch.no_grad():
-            final_loss = loss_fn(self.model(data.x_train), data.y_train)
-        curve.append(steps, finite_loss(final_loss, task, steps))
-        hook.on_task_end(TaskEndContext(self, task, params, curve, final_loss.detach()))
+        params = dict(self.model.named_parameters())
+        hook.on_task_end(TaskEndContext(self, task, params, curve, trajectory.losses[-1]))
         return curve
 
     def learn_batch(

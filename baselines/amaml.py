@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
+from torch.func import grad
 
 from agents.curves import LearningCurve
-from agents.parameters import finite_loss
-from baselines.functional import Params, hvp, loss_on, query_loss
-from baselines.maml import SecondOrderLearner
+from agents.functional import Params, TaskBatch, check_losses, hessian_vector_product, per_task
+from baselines.second_order import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
 from metaenvs.validation import non_negative_float, one_of, positive_float
 
@@ -97,11 +97,6 @@ class AMAML(SecondOrderLearner):
     def stored_states(self, agent: Any, steps: int) -> int:
         return max(1, round(agent.lr * steps / self.step)) + 1
 
-    def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
-        gradient = self.meta_gradient_for(agent, task, agent.lr * steps)
-        self.add_task_gradient(gradient)
-        return self._curve
-
     def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
         """All tasks at once on the fixed grid (RK4 / Euler, no early stopping); else task by task.
 
@@ -109,31 +104,40 @@ class AMAML(SecondOrderLearner):
         would couple the tasks, and early stopping gives every task its own horizon.
         """
         if self.solver == "rk45" or self.early_stopping:
-            return super().learn_batch(agent, tasks, steps, seeds)
-        from baselines.batched import amaml_batch
+            return [self.learn_task(agent, t, steps, s) for t, s in zip(tasks, seeds, strict=True)]
+        return super().learn_batch(agent, tasks, steps, seeds)
 
-        return amaml_batch(self, agent, tasks, steps)
-
-    def meta_gradient_for(self, agent: Any, task: Any, horizon: float) -> Params:
-        """The meta-gradient of one task for flow time ``horizon`` (also sets the task's curve)."""
+    def task_gradients(self, agent: Any, batch: TaskBatch, steps: int) -> tuple[Params, list]:
+        """The flow forward (torchdiffeq), then the Heun adjoint back, on flat parameter vectors."""
         from torchdiffeq import odeint
 
-        theta = self.start_params(agent)
-        data = agent.data(task)
-        train_loss = loss_on(agent, task, data.x_train, data.y_train)
-        grad_train = torch.func.grad(train_loss)
-        theta_flat = _flatten(theta)
+        batched = batch.batched
+        theta = self.start_params(agent)  # the shapes of one task's parameters
+        f = agent.loss_function(batch.loss)
+        start = self.start_params(agent, batch)
+        theta_flat = (
+            torch.cat([v.reshape(batch.size, -1) for v in start.values()], 1) if batched else _flatten(start)
+        )
+        horizon = agent.inner_optimizer.lr * steps
         n = max(1, round(horizon / self.step))
         times = torch.linspace(0.0, horizon, n + 1, dtype=theta_flat.dtype)
         h = horizon / n
 
+        def flat_loss(u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return f(_unflatten(u, theta), x, y)
+
+        gradient = per_task(grad(flat_loss), batched)
+        hvp = hessian_vector_product(flat_loss, batched)
+        losses_at = per_task(flat_loss, batched)
+
         def flow(t: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             if not bool(torch.isfinite(u).all()):
                 raise NonFiniteError(
-                    f"The gradient flow of task {task.id!r} ({task.dist_id}) blew up at t = {float(t):.4g}; "
-                    "lower the inner learning rate (T = lr * steps) or the step size."
+                    f"The gradient flow of task(s) {[t.id for t in batch.tasks]} ({batch.tasks[0].dist_id}) "
+                    f"blew up at t = {float(t):.4g}; lower the inner learning rate (T = lr * steps) or the "
+                    "step size."
                 )
-            du = -_flatten(grad_train(_unflatten(u, theta)))
+            du = -gradient(u, batch.x_train, batch.y_train)
             return du - self.prox * (u - theta_flat) if self.prox else du
 
         options = {"step_size": h} if self.solver != "rk45" else None
@@ -142,48 +146,45 @@ class AMAML(SecondOrderLearner):
             states = odeint(
                 flow, theta_flat, times, method=SOLVERS[self.solver], options=options, **tolerances
             )
-        self._curve = self._record_curve(task, train_loss, states, times, agent.lr, theta)
-        stop = self._stop_index(agent, task, states, theta)
-        return self._adjoint(agent, task, train_loss, states[: stop + 1], h, theta)
+            losses = torch.stack([losses_at(u, batch.x_train, batch.y_train) for u in states])
+        values = check_losses(batch, losses)
+        stop = len(states) - 1
+        if self.early_stopping:  # one task (learn_batch runs early stopping task by task)
+            with torch.no_grad():
+                query = torch.stack([flat_loss(u, batch.x_query, batch.y_query) for u in states])
+            stop = int(torch.argmin(query))
+        states = states[: stop + 1]
 
-    def _record_curve(
-        self, task: Any, train_loss: Any, states: torch.Tensor, times: torch.Tensor, lr: float, theta: Params
-    ) -> LearningCurve:
-        curve = LearningCurve(task.id, "inner_step", "train_loss")
-        with torch.no_grad():
-            for j, (t, u) in enumerate(zip(times, states, strict=True)):
-                curve.append(float(t) / lr, finite_loss(train_loss(_unflatten(u, theta)), task, j))
-        return curve
+        def field(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            hv = hvp(u, v, batch.x_train, batch.y_train)
+            return hv + self.prox * v if self.prox else hv
 
-    def _stop_index(self, agent: Any, task: Any, states: torch.Tensor, theta: Params) -> int:
-        if not self.early_stopping:
-            return len(states) - 1
-        outer = query_loss(agent, task)
-        with torch.no_grad():
-            losses = torch.stack([outer(_unflatten(u, theta)) for u in states])
-        return int(torch.argmin(losses))
-
-    def _adjoint(
-        self, agent: Any, task: Any, train_loss: Any, states: torch.Tensor, h: float, theta: Params
-    ) -> Params:
-        """Heun's method for ``dlambda/dt = (H + prox) lambda`` from ``t = T`` back to 0."""
-
-        def field(u_flat: torch.Tensor, lam: Params) -> Params:
-            hl = hvp(train_loss, _unflatten(u_flat, theta), lam)
-            return {k: hl[k] + self.prox * lam[k] for k in lam} if self.prox else hl
-
-        u_end = _unflatten(states[-1], theta)
-        lam = torch.func.grad(query_loss(agent, task))(u_end)
+        lam = gradient(states[-1], batch.x_query, batch.y_query)
         if self.prox:
-            lam = {k: lam[k] + self.prox * (u_end[k] - theta[k]) for k in lam}
-        integral = {k: 0.5 * h * v for k, v in lam.items()}
-        for j in range(len(states) - 1, 0, -1):
+            lam = lam + self.prox * (states[-1] - theta_flat)
+        integral = 0.5 * h * lam
+        for j in range(len(states) - 1, 0, -1):  # Heun's method for dlambda/dt = (H + prox) lambda
             slope = field(states[j], lam)
-            guess = {k: lam[k] - h * slope[k] for k in lam}
-            slope_next = field(states[j - 1], guess)
-            lam = {k: lam[k] - 0.5 * h * (slope[k] + slope_next[k]) for k in lam}
-            weight = 0.5 * h if j == 1 else h
-            integral = {k: integral[k] + weight * lam[k] for k in lam}
-        if not self.prox:
-            return lam
-        return {k: lam[k] + self.prox * integral[k] - self.prox * (u_end[k] - theta[k]) for k in lam}
+            slope_next = field(states[j - 1], lam - h * slope)
+            lam = lam - 0.5 * h * (slope + slope_next)
+            integral = integral + (0.5 * h if j == 1 else h) * lam
+        if self.prox:
+            lam = lam + self.prox * integral - self.prox * (states[-1] - theta_flat)
+        curves = []
+        for task, row in zip(batch.tasks, values, strict=True):
+            curve = LearningCurve(task.id, "inner_step", "train_loss")
+            for t, value in zip(times, row, strict=True):
+                curve.append(float(t) / agent.inner_optimizer.lr, value)
+            curves.append(curve)
+        if batched:
+            return {k: v for k, v in _unflatten_rows(lam, theta).items()}, curves
+        return _unflatten(lam, theta), curves
+
+
+def _unflatten_rows(flat: torch.Tensor, like: Params) -> Params:
+    """``(B, d)`` flat vectors as a stacked parameter dict."""
+    out, offset = {}, 0
+    for k, v in like.items():
+        out[k] = flat[:, offset : offset + v.numel()].reshape(flat.shape[0], *v.shape)
+        offset += v.numel()
+    return out

@@ -47,6 +47,10 @@ class MetaLearner(Hook):
     """
 
     name: ClassVar[str] = "base"
+    kind: ClassVar[str] = "callback"
+    """How the learner meets the inner loop: ``"callback"``, a hook that the agent's own loop calls
+    (every first-order learner), or ``"trajectory"``, a learner that runs the functional inner loop
+    itself to differentiate it (:class:`~baselines.second_order.SecondOrderLearner`)."""
     lockstep: ClassVar[bool] = False
     """True for algorithms that need all tasks of a meta-batch to advance one inner step at a time."""
     accumulators: ClassVar[tuple[str, ...]] = ()

@@ -21,12 +21,39 @@ from baselines.checkpoint import load_checkpoint, save_checkpoint
 from baselines.executors import run_local
 from baselines.lockstep import Lockstep, run_cooperatively
 from metaenvs.core import TaskDistribution
-from metaenvs.errors import CheckpointError
+from metaenvs.errors import CheckpointError, IncompatibleAgentError
 from metaenvs.io import save_initialization, writable_folder, write_bytes_atomic
 from metaenvs.seeding import derive_seed
 from metaenvs.validation import one_of, positive_int
 
 EXECUTORS = ("local", "ray")
+PATHS = ("local", "batched", "lockstep", "ray", "ray-lockstep")
+"""How a meta-batch runs (:func:`execution_path`): task after task in this process; all tasks at once
+on a batched agent; one replica per task advanced one inner step at a time (CTS); Ray tasks; Ray
+actors in lockstep. Callback and trajectory learners (``MetaLearner.kind``) take every path but
+lockstep, which only callback learners that declare ``lockstep`` take."""
+
+
+def execution_path(agent: Any, learner: MetaLearner, executor: str = "local") -> str:
+    """The one path a run's meta-batches take, chosen once before anything runs (see :data:`PATHS`).
+
+    Raises:
+        IncompatibleAgentError: For a combination that has no path (a lockstep learner that is not a
+            callback learner).
+    """
+    one_of("executor", executor, EXECUTORS)
+    if learner.lockstep and learner.kind != "callback":
+        raise IncompatibleAgentError(
+            f"{type(learner).__name__} declares lockstep but runs its own inner loop (kind "
+            f"{learner.kind!r}); lockstep learners must be callback learners."
+        )
+    if executor == "ray":
+        return "ray-lockstep" if learner.lockstep else "ray"
+    if agent.capabilities.batched and learner.supports_batched():
+        return "batched"
+    return "lockstep" if learner.lockstep else "local"
+
+
 LOG_FIELDS = (
     "meta_step",
     "tasks",
@@ -115,7 +142,7 @@ def meta_train(
     meta_batch_size = positive_int("meta_batch_size", meta_batch_size)
     inner_steps = positive_int("inner_steps", dist.protocol.budget if inner_steps is None else inner_steps)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
-    one_of("executor", executor, EXECUTORS)
+    path = execution_path(agent, meta_learner, executor)
     config = {
         "algorithm": meta_learner.name,
         "dist_id": dist.id,
@@ -129,7 +156,7 @@ def meta_train(
     }
     meta_learner.initialize(agent, total_meta_steps=meta_steps)
     if hasattr(meta_learner, "check_memory"):
-        at_once = meta_batch_size if agent.capabilities.batched and meta_learner.supports_batched() else 1
+        at_once = meta_batch_size if path == "batched" else 1
         meta_learner.check_memory(agent, inner_steps, at_once)
     if out_dir is not None:
         writable_folder(out_dir)
@@ -144,7 +171,7 @@ def meta_train(
     )
     replicas: list[Any] = []
     remote = None
-    if executor == "ray" and start < stop:
+    if path.startswith("ray") and start < stop:
         from baselines.ray_executor import RayExecutor
 
         remote = RayExecutor(agent, ray_address, ray_num_cpus, max_retries)
@@ -158,12 +185,13 @@ def meta_train(
             observer.begin(step)
         meta_learner.begin_meta_batch(len(tasks))
         seeds = [task_seed(seed, step, i) for i in range(len(tasks))]
-        if remote is not None:
-            run = remote.run_lockstep if meta_learner.lockstep else remote.run_tasks
-            curves = run(tasks, inner_steps, meta_learner, seeds)
-        elif agent.capabilities.batched and meta_learner.supports_batched():
+        if path == "ray":
+            curves = remote.run_tasks(tasks, inner_steps, meta_learner, seeds)
+        elif path == "ray-lockstep":
+            curves = remote.run_lockstep(tasks, inner_steps, meta_learner, seeds)
+        elif path == "batched":
             curves = _learn_batched(agent, tasks, inner_steps, meta_learner, seeds)
-        elif meta_learner.lockstep:
+        elif path == "lockstep":
             replicas = replicas or [copy.deepcopy(agent) for _ in tasks]
             curves = _learn_in_lockstep(replicas, tasks, inner_steps, meta_learner, seed, step, observers)
         else:
@@ -206,7 +234,7 @@ def _learn_batched(
     agent: Any, tasks: list, inner_steps: int, meta_learner: MetaLearner, seeds: list[int]
 ) -> list[Any]:
     """The whole meta-batch at once on a batched agent (``vmap``)."""
-    if getattr(meta_learner, "functional", False):
+    if meta_learner.kind == "trajectory":
         return meta_learner.learn_batch(agent, tasks, inner_steps, seeds)
     fresh = meta_learner.starts_tasks_fresh
     return agent.learn_batch(tasks, inner_steps, hooks=[meta_learner], seeds=seeds, fresh_starts=fresh)
@@ -225,7 +253,7 @@ def _learn_in_lockstep(
     if meta_learner.starts_tasks_fresh:
         for i, replica in enumerate(replicas[: len(tasks)]):
             replica.reset(task_seed(seed, step, i))
-    if all(hasattr(replica, "learn_steps") for replica in replicas):
+    if all(replica.capabilities.stepwise for replica in replicas):
         return run_cooperatively(
             [
                 replica.learn_steps(

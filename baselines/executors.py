@@ -31,7 +31,7 @@ def learn_one(
     (progress): they see the agent's events after the learner, and ``task_done()`` after each task."""
     if fresh_accumulators:
         learner.reset_accumulators()
-    if getattr(learner, "functional", False):
+    if learner.kind == "trajectory":
         curve = learner.learn_task(agent, task, steps, seed)
     else:
         if learner.starts_tasks_fresh:

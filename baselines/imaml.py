@@ -14,39 +14,17 @@ it (e.g. 0.1) to reproduce the code's regularised system.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import torch
-
-from agents.curves import LearningCurve
-from agents.parameters import finite_loss
-from baselines.functional import Params, hvp, loss_on, query_loss, train_batches
-from baselines.maml import SecondOrderLearner
+from agents.functional import (
+    CGInfo,
+    Params,
+    TaskBatch,
+    conjugate_gradient,
+    hessian_vector_product,
+)
+from baselines.second_order import SecondOrderLearner, curves_of
 from metaenvs.validation import non_negative_float, positive_float, positive_int
-
-
-def _dot(a: Params, b: Params) -> torch.Tensor:
-    return sum((a[k] * b[k]).sum() for k in a)
-
-
-def conjugate_gradient(matvec: Any, rhs: Params, steps: int) -> Params:
-    """Solve ``A x = rhs`` for a symmetric positive-definite ``A`` given as ``matvec``, by CG."""
-    x = {k: torch.zeros_like(v) for k, v in rhs.items()}
-    r = {k: v.clone() for k, v in rhs.items()}
-    p = {k: v.clone() for k, v in rhs.items()}
-    rr = _dot(r, r)
-    for _ in range(steps):
-        if float(rr) == 0.0:
-            break
-        ap = matvec(p)
-        alpha = rr / _dot(p, ap)
-        x = {k: x[k] + alpha * p[k] for k in x}
-        r = {k: r[k] - alpha * ap[k] for k in r}
-        rr_new = _dot(r, r)
-        p = {k: r[k] + (rr_new / rr) * p[k] for k in p}
-        rr = rr_new
-    return x
 
 
 class IMAML(SecondOrderLearner):
@@ -54,11 +32,18 @@ class IMAML(SecondOrderLearner):
 
     Args:
         reg: Proximal strength ``lambda`` of ``(lambda/2)||u - theta||^2``.
-        cg_steps: Conjugate-gradient iterations.
+        cg_steps: Conjugate-gradient iterations (at most).
+        cg_tol: Stop CG once the residual is at most ``cg_tol`` times the right-hand side (0: run
+            ``cg_steps``, stopping early only on an exact solve).
         damping: Extra ``damping * I`` in the linear system (0 = the paper's equation).
         meta_lr: Meta learning rate.
         meta_optimizer: Default ``"adam"``.
         **kwargs: See :class:`~baselines.base.MetaLearner`.
+
+    Raises:
+        IndefiniteSystemError: (while learning) if ``(1 + damping) I + H/reg`` shows negative
+            curvature for a task: the Hessian there has eigenvalues below ``-reg (1 + damping)``, and
+            CG's answer would be meaningless. Raise ``reg``.
     """
 
     name: ClassVar[str] = "imaml"
@@ -67,6 +52,7 @@ class IMAML(SecondOrderLearner):
         self,
         reg: float = 1.0,
         cg_steps: int = 5,
+        cg_tol: float = 1e-10,
         damping: float = 0.0,
         meta_lr: float = 1e-3,
         meta_optimizer: str = "adam",
@@ -75,47 +61,35 @@ class IMAML(SecondOrderLearner):
         super().__init__(meta_lr=meta_lr, meta_optimizer=meta_optimizer, **kwargs)
         self.reg = positive_float("reg", reg)
         self.cg_steps = positive_int("cg_steps", cg_steps)
+        self.cg_tol = non_negative_float("cg_tol", cg_tol)
         self.damping = non_negative_float("damping", damping)
+        self.last_cg: CGInfo | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
             **super().hyperparameters(),
             "reg": self.reg,
             "cg_steps": self.cg_steps,
+            "cg_tol": self.cg_tol,
             "damping": self.damping,
         }
 
     def stored_states(self, agent: Any, steps: int) -> int:
         return 4  # the inner solution, the CG vectors: nothing grows with the steps
 
-    def learn_task(self, agent: Any, task: Any, steps: int, seed: int) -> LearningCurve:
-        theta = self.start_params(agent)
-        u = dict(theta)
-        curve = LearningCurve(task.id, "inner_step", "train_loss")
-        for step, (x, y) in enumerate(train_batches(agent, task, steps, seed)):
-            leaves = {k: v.detach().requires_grad_(True) for k, v in u.items()}
-            loss = loss_on(agent, task, x, y)(leaves)
-            curve.append(step, finite_loss(loss, task, step))
-            grads = torch.autograd.grad(loss, list(leaves.values()))
-            u = {
-                k: v - agent.lr * (g + self.reg * (v - theta[k]))
-                for (k, v), g in zip(u.items(), grads, strict=True)
-            }
-        data = agent.data(task)
-        train_loss = loss_on(agent, task, data.x_train, data.y_train)
-        curve.append(steps, finite_loss(train_loss(u), task, steps))
-        rhs = torch.func.grad(query_loss(agent, task))(u)
+    def task_gradients(self, agent: Any, batch: TaskBatch, steps: int) -> tuple[Params, list]:
+        theta = self.start_params(agent, batch)
+        inner = self.inner_loop(agent, batch, theta, steps, prox=(self.reg, theta))
+        u = inner.params
+        f = agent.loss_function(batch.loss)
+        rhs = self.query_gradient(agent, batch, u)
+        hvp = hessian_vector_product(f, batch.batched)
 
         def matvec(v: Params) -> Params:
-            hv = hvp(train_loss, u, v)
+            hv = hvp(u, v, batch.x_train, batch.y_train)
             return {k: (1 + self.damping) * v[k] + hv[k] / self.reg for k in v}
 
-        self.add_task_gradient(conjugate_gradient(matvec, rhs, self.cg_steps))
-        return curve
-
-    def learn_batch(self, agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int]) -> list:
-        """Every task's implicit meta-gradient at once (``vmap``; see :mod:`baselines.batched`)."""
-        from baselines.batched import imaml_task_fn, run_vmapped
-
-        loss = agent.data(tasks[0]).loss
-        return run_vmapped(self, agent, tasks, steps, seeds, imaml_task_fn(self, agent, loss, steps))
+        solution, self.last_cg = conjugate_gradient(
+            matvec, rhs, self.cg_steps, self.cg_tol, batch.batched, batch.tasks
+        )
+        return solution, curves_of(batch, inner.losses)

@@ -80,12 +80,7 @@ class Leap(MetaLearner):
 
     def on_task_start(self, ctx: TaskStartContext) -> None:
         super().on_task_start(ctx)
-        live = dict(ctx.model.named_parameters())
-        self._live = [live[k] for k in self.init]
-        self._theta_views = [p.detach().reshape(-1) for p in self._live]  # views: updated in place
-        self._grad_objects: list[torch.Tensor | None] = []
-        self._grad_views: list[torch.Tensor] = []
-        size, ref = sum(p.numel() for p in self._live), self._live[0]
+        size, ref = sum(p.numel() for p in self.init.values()), next(iter(self.init.values()))
         # Rows of theta_i and g_i, written with one torch.cat(out=...) each per step and turned
         # into increments in one vectorised flush every `chunk` steps.
         shape = (self.chunk + 1, size)
@@ -104,24 +99,12 @@ class Leap(MetaLearner):
 
     def on_inner_step(self, ctx: InnerStepContext) -> None:
         row = len(self._losses)
-        torch.cat(self._theta_views, out=self._theta[row])
-        torch.cat(self._current_grad_views(), out=self._grad[row])
+        torch.cat([ctx.params[k].detach().reshape(-1) for k in self.init], out=self._theta[row])
+        grads = [ctx.grads.get(k, torch.zeros_like(ctx.params[k])).detach().reshape(-1) for k in self.init]
+        torch.cat(grads, out=self._grad[row])
         self._losses.append(float(ctx.loss))
         if row == self.chunk:
             self._flush()
-
-    def _current_grad_views(self) -> list[torch.Tensor]:
-        """Flat views of the gradients, rebuilt only when a ``.grad`` tensor is replaced."""
-        grads = [p.grad for p in self._live]
-        if len(grads) != len(self._grad_objects) or any(
-            a is not b for a, b in zip(grads, self._grad_objects, strict=True)
-        ):
-            self._grad_objects = grads
-            self._grad_views = [
-                (g if g is not None else torch.zeros_like(p)).detach().reshape(-1)
-                for g, p in zip(grads, self._live, strict=True)
-            ]
-        return self._grad_views
 
     def on_task_end(self, ctx: TaskEndContext) -> None:
         self._flush()

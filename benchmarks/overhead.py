@@ -41,17 +41,23 @@ def time_learn(agent, tasks, steps, hooks) -> float:
 
 
 def interleaved(plain_fn, hooked_fn, repeats: int) -> dict:
-    """Time ``plain_fn`` and ``hooked_fn`` alternately; medians and the per-pair ratio."""
+    """Time ``plain_fn`` and ``hooked_fn`` in pairs whose order alternates (plain first, then hooked
+    first), so drift and warm caches favour neither; medians and the spread of the per-pair ratio."""
     plain, hooked = [], []
-    for _ in range(repeats):
-        plain.append(plain_fn())
-        hooked.append(hooked_fn())
+    for i in range(repeats):
+        if i % 2 == 0:
+            plain.append(plain_fn())
+            hooked.append(hooked_fn())
+        else:
+            hooked.append(hooked_fn())
+            plain.append(plain_fn())
     ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
     return {
         "plain_s": statistics.median(plain),
         "hooked_s": statistics.median(hooked),
         "ratio_median": statistics.median(ratios),
         "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
         "repeats": repeats,
     }
 

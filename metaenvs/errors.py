@@ -48,6 +48,10 @@ class NonFiniteError(MetaEnvsError, FloatingPointError):
     """A loss, gradient or parameter became NaN or infinite."""
 
 
+class IndefiniteSystemError(MetaEnvsError, ArithmeticError):
+    """A linear system that conjugate gradient needs positive definite is not (negative curvature)."""
+
+
 class DataError(MetaEnvsError, OSError):
     """A data file is missing, corrupt or in an unexpected format."""
 

@@ -16,11 +16,10 @@ from metaenvs.errors import InvalidArgumentError, NonFiniteError
 FIRST_ORDER = ["leap", "reptile", "fomaml", "fomamlpp", "mtl", "scratch"]
 SECOND_ORDER = {
     "maml": {},
-    "maml_first_order": {"first_order": True},
     "maml_momentum": {},
     "maml_adam": {},
     "adjoint": {},
-    "imaml": {"cg_steps": 3},
+    "imaml": {"cg_steps": 3, "reg": 10.0},
     "amaml": {"step": 0.02},
     "amaml_prox_euler": {"step": 0.02, "prox": 0.5, "solver": "euler"},
     "amaml_early_stopping": {"step": 0.02, "early_stopping": True},
@@ -51,7 +50,7 @@ def one_meta_batch(agent, name, dist, size=3, **overrides):
     meta.begin_meta_batch(size)
     if agent.capabilities.batched:
         curves = _learn_batched(agent, tasks, STEPS, meta, seeds)
-    elif getattr(meta, "functional", False):
+    elif meta.kind == "trajectory":
         curves = [meta.learn_task(agent, t, STEPS, s) for t, s in zip(tasks, seeds, strict=True)]
     else:
         curves = [agent.learn(t, STEPS, hooks=[meta], seed=s) for t, s in zip(tasks, seeds, strict=True)]

@@ -23,7 +23,7 @@ def test_info_states_the_protocols_budget_and_a_measured_estimate(capsys):
         "unit": "inner_steps",
         "total_steps": 9600,
     }
-    assert info["meta_defaults"] == {"leap": {"meta_lr": 0.01}, "imaml": {"reg": 5.0}}
+    assert info["meta_defaults"] == {"leap": {"meta_lr": 0.01}, "imaml": {"reg": 10.0}}
     cost = info["cost_estimate"]
     assert cost["measured_seconds_per_run"] > 0 and cost["estimate"].startswith("about ")
     assert cost["estimated_seconds"] == cost["measured_seconds_per_run"] * 300

@@ -1,0 +1,489 @@
+"""The one functional inner loop: the single place where supervised learning happens.
+
+Everything works on parameter dicts (``dict[str, Tensor]``) and a pure per-task loss
+``loss(params, x, y)`` (``torch.func.functional_call`` of the agent's model). One
+code path serves every caller, in two layouts:
+
+* **single** (``batched=False``): one task, plain tensors; gradients by
+  ``torch.autograd.grad`` (the fastest form for one small model, 1.4x a
+  ``torch.optim`` step on the Sinusoid MLP);
+* **stacked** (``batched=True``): the ``B`` tasks of a meta-batch stacked along a
+  leading task dimension, gradients by ``vmap(grad_and_value(loss))``.
+
+:func:`inner_loop` runs K steps of :class:`InnerOptimizer` (SGD, SGD with momentum,
+Adam, as ``torch.optim`` computes them) from given parameters on a :class:`TaskBatch`
+and returns the :class:`Trajectory`. With ``create_graph=True`` autograd sees through
+every step (MAML); ``keep_every`` keeps states for the adjoint methods; callbacks let
+the agents fire their hook events from it. :func:`hessian_vector_product` and
+:func:`conjugate_gradient` are the one HVP and the one CG of the package.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.func import functional_call, grad, grad_and_value, vjp, vmap
+
+from agents.parameters import finite_loss, safe_sqrt
+from metaenvs.errors import IndefiniteSystemError, InvalidArgumentError, NonFiniteError
+from metaenvs.metrics import get_loss
+from metaenvs.seeding import torch_generator
+
+Params = dict[str, torch.Tensor]
+LossFn = Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor]
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+# ----- data -----------------------------------------------------------------------------------
+@dataclass
+class TaskBatch:
+    """The data of one task (``batched=False``) or of a meta-batch stacked along dimension 0.
+
+    Attributes:
+        tasks: The tasks.
+        x_train: Training inputs, ``(n, *input_shape)`` or ``(B, n, *input_shape)``.
+        y_train: Training targets.
+        x_query: Query inputs (the outer loss of meta-learners).
+        y_query: Query targets.
+        loss: Name of the (common) training loss.
+        batched: Whether the tensors carry the leading task dimension.
+        indices: Minibatch indices of every step, ``(steps, minibatch)`` or ``(B, steps, minibatch)``;
+            ``None`` when every step uses the whole training set.
+        seeds: Every task's seed (its minibatch order; a fresh start's parameters).
+    """
+
+    tasks: list[Any]
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_query: torch.Tensor
+    y_query: torch.Tensor
+    loss: str
+    batched: bool = True
+    indices: torch.Tensor | None = None
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.tasks)
+
+    def minibatch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training minibatch of inner step ``step`` (of every task, if stacked)."""
+        if self.indices is None:
+            return self.x_train, self.y_train
+        if not self.batched:
+            idx = self.indices[step]
+            return self.x_train[idx], self.y_train[idx]
+        idx = self.indices[:, step]
+        rows = torch.arange(self.x_train.shape[0], device=self.x_train.device)[:, None]
+        return self.x_train[rows, idx], self.y_train[rows, idx]
+
+
+def task_batch(
+    agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int], batched: bool = True
+) -> TaskBatch:
+    """Load ``tasks`` through ``agent.data`` and draw every step's minibatch as the agent does.
+
+    Every task draws ``torch.randperm(n)[:minibatch]`` per step from its own generator (seeded with
+    its seed), so a task's minibatches do not depend on the layout or on the other tasks.
+
+    Raises:
+        InvalidArgumentError: If there are no tasks, a single layout gets several, the seeds do not
+            match the tasks, or stacked tasks differ in shapes or loss.
+    """
+    if not tasks:
+        raise InvalidArgumentError("An inner loop needs at least one task; got an empty list.")
+    if len(seeds) != len(tasks):
+        raise InvalidArgumentError(f"Got {len(seeds)} seeds for {len(tasks)} tasks; pass one per task.")
+    if not batched and len(tasks) != 1:
+        raise InvalidArgumentError(f"batched=False trains one task at a time; got {len(tasks)} tasks.")
+    datas = [agent.data(task) for task in tasks]
+    first = datas[0]
+    for task, data in zip(tasks, datas, strict=True):
+        shapes = (data.x_train.shape, data.y_train.shape, data.query()[0].shape, data.query()[1].shape)
+        ref = (first.x_train.shape, first.y_train.shape, first.query()[0].shape, first.query()[1].shape)
+        if shapes != ref or data.loss != first.loss:
+            raise InvalidArgumentError(
+                f"Batched mode stacks the tasks of a meta-batch, so their data must have one shape and one "
+                f"loss; task {task.id!r} has shapes {[tuple(s) for s in shapes]} and loss {data.loss!r}, "
+                f"task {tasks[0].id!r} has {[tuple(s) for s in ref]} and {first.loss!r}. Use "
+                "SupervisedAgent(batched=False) for this distribution."
+            )
+    n, size = first.x_train.shape[0], agent.batch_size
+    indices = None
+    if size is not None and size < n:
+        rows = []
+        for seed in seeds:
+            generator = torch_generator(int(seed))
+            rows.append(torch.stack([torch.randperm(n, generator=generator)[:size] for _ in range(steps)]))
+        indices = torch.stack(rows).to(first.x_train.device)
+    if not batched:
+        x_query, y_query = first.query()
+        return TaskBatch(
+            list(tasks), first.x_train, first.y_train, x_query, y_query, first.loss, False,
+            None if indices is None else indices[0], [int(s) for s in seeds],
+        )  # fmt: skip
+    queries = [d.query() for d in datas]
+    return TaskBatch(
+        list(tasks),
+        torch.stack([d.x_train for d in datas]),
+        torch.stack([d.y_train for d in datas]),
+        torch.stack([q[0] for q in queries]),
+        torch.stack([q[1] for q in queries]),
+        first.loss,
+        True,
+        indices,
+        [int(s) for s in seeds],
+    )
+
+
+def loss_function(model: torch.nn.Module, loss: str) -> LossFn:
+    """``(params, x, y) -> loss`` of one task, over the full parameter dict of ``model``."""
+    loss_fn = get_loss(loss)
+
+    def f(params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss_fn(functional_call(model, params, (x,)), y)
+
+    return f
+
+
+def per_task(fn: Callable, batched: bool, in_dims: Any = 0) -> Callable:
+    """``fn`` mapped over the leading task dimension if ``batched``, else ``fn`` itself."""
+    return vmap(fn, in_dims=in_dims) if batched else fn
+
+
+def task_dot(a: Params, b: Params, batched: bool) -> torch.Tensor:
+    """Inner product of two parameter dicts: a scalar, or one per task ``(B,)`` if stacked."""
+    if not batched:
+        return sum((a[k] * b[k]).sum() for k in a)
+    return sum((a[k] * b[k]).flatten(1).sum(1) for k in a)
+
+
+# ----- the one functional optimizer -----------------------------------------------------------
+@dataclass(frozen=True)
+class InnerOptimizer:
+    """SGD, SGD with momentum or Adam as a pure, differentiable update of a parameter dict.
+
+    Mirrors ``torch.optim.SGD`` (dampening 0, no Nesterov) and ``torch.optim.Adam``
+    (PyTorch's defaults) update by update; element-wise, so it serves one task or a stack.
+    Adam's ``sqrt`` uses :func:`~agents.parameters.safe_sqrt`, whose derivative is finite at
+    0 (a dead unit's zero gradient), so differentiating through it never gives NaN.
+
+    Attributes:
+        name: ``"sgd"``, ``"momentum"`` or ``"adam"``.
+        lr: Learning rate.
+        momentum: Momentum of ``"momentum"``.
+    """
+
+    name: str
+    lr: float
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise InvalidArgumentError(
+                f"Unknown inner optimizer {self.name!r}; use one of {list(OPTIMIZERS)}."
+            )
+
+    def step(self, params: Params, grads: Params, state: dict[str, Any], step: int) -> tuple[Params, dict]:
+        """One update; returns the new parameters and optimizer state (the inputs are not modified)."""
+        out, new_state = {}, {}
+        for k, p in params.items():
+            g = grads[k]
+            if self.name == "sgd":
+                out[k] = torch.add(p, g, alpha=-self.lr)
+            elif self.name == "momentum":
+                buf = g if k not in state else state[k] * self.momentum + g
+                new_state[k] = buf
+                out[k] = torch.add(p, buf, alpha=-self.lr)
+            else:
+                m, v = state.get(k, (torch.zeros_like(p), torch.zeros_like(p)))
+                m = torch.lerp(m, g, 1 - ADAM_BETAS[0])
+                v = torch.addcmul(v * ADAM_BETAS[1], g, g, value=1 - ADAM_BETAS[1])
+                new_state[k] = (m, v)
+                bias1, bias2 = 1 - ADAM_BETAS[0] ** (step + 1), 1 - ADAM_BETAS[1] ** (step + 1)
+                denom = safe_sqrt(v) / math.sqrt(bias2) + ADAM_EPS
+                out[k] = torch.addcdiv(p, m, denom, value=-self.lr / bias1)
+        return out, new_state
+
+
+class LiveOptimizer:
+    """The optimizer of a running inner loop as hooks see it (``ctx.optimizer``).
+
+    Its ``state_dict`` / ``load_state_dict`` read and replace the loop's live state, as with a
+    ``torch.optim`` optimizer (continual trajectory shifting re-trains a task and loads the state).
+    """
+
+    def __init__(self, optimizer: InnerOptimizer, state: dict[str, Any]) -> None:
+        self.optimizer, self.state = optimizer, state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.name, "state": _clone(self.state)}
+
+    def load_state_dict(self, saved: Mapping[str, Any]) -> None:
+        self.state.clear()
+        self.state.update(_clone(saved["state"]))
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_clone(v) for v in value)
+    return value.detach().clone()
+
+
+# ----- the one inner loop ---------------------------------------------------------------------
+@dataclass
+class Trajectory:
+    """What :func:`inner_loop` returns.
+
+    Attributes:
+        params: The final parameters (stacked if the batch is).
+        losses: Detached training losses: every step's minibatch loss, then (with ``final_loss``) the
+            final full-set loss; ``(steps + 1,)``, or ``(steps + 1, B)`` stacked.
+        states: ``{k: theta_k}`` for every step ``k`` that is a multiple of ``keep_every``.
+        optimizer_state: The optimizer's final state.
+    """
+
+    params: Params
+    losses: torch.Tensor
+    states: dict[int, Params] = field(default_factory=dict)
+    optimizer_state: dict[str, Any] = field(default_factory=dict)
+
+
+StepCallback = Callable[[int, torch.Tensor, Params, Params, dict], None]
+EndCallback = Callable[[int, Params, dict], None]
+
+
+def value_and_grad(
+    loss: LossFn,
+    params: Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batched: bool,
+    create_graph: bool = False,
+    transformed: bool = False,
+) -> tuple[torch.Tensor, Params]:
+    """The loss at ``params`` and its gradient (per task if stacked); differentiable if ``create_graph``.
+
+    ``transformed``: the caller runs under ``torch.func`` transforms (``vmap(grad(...))`` around a
+    whole inner loop), so the gradient is ``torch.func.grad_and_value``, differentiable by the outer
+    transform.
+    """
+    if transformed:
+        grads, value = grad_and_value(loss)(params, x, y)
+        return value, grads
+    if batched:
+        if not create_graph:
+            params = {k: v.detach() for k, v in params.items()}
+        grads, value = vmap(grad_and_value(loss))(params, x, y)
+        return value, grads
+    leaves = {
+        k: v if create_graph and v.requires_grad else v.detach().requires_grad_(True)
+        for k, v in params.items()
+    }
+    value = loss(leaves, x, y)
+    names = list(leaves)
+    grads = torch.autograd.grad(
+        value,
+        [leaves[k] for k in names],
+        create_graph=create_graph,
+        allow_unused=True,
+        materialize_grads=True,
+    )
+    return value, dict(zip(names, grads, strict=True))
+
+
+def inner_steps(
+    loss: LossFn,
+    params: Params,
+    batch: TaskBatch,
+    steps: int,
+    optimizer: InnerOptimizer,
+    *,
+    create_graph: bool = False,
+    keep_every: int = 0,
+    prox: tuple[float, Params] | None = None,
+    on_step: StepCallback | None = None,
+    on_step_end: EndCallback | None = None,
+    check: bool = True,
+    state: dict[str, Any] | None = None,
+    first_step: int = 0,
+    final_loss: bool = True,
+    transformed: bool = False,
+) -> Generator[int, None, Trajectory]:
+    """:func:`inner_loop` as a generator that pauses after every step (yielding its index).
+
+    Lets a driver advance several tasks one inner step at a time in one thread (continual
+    trajectory shifting); the generator's return value is the :class:`Trajectory`.
+    """
+    state = {} if state is None else state  # updated in place: hooks may hold it (LiveOptimizer)
+    params, states, losses = dict(params), {}, []
+    for step in range(first_step, first_step + steps):
+        if keep_every and step % keep_every == 0:
+            states[step] = {k: v.detach() for k, v in params.items()}
+        x, y = batch.minibatch(step)
+        value, grads = value_and_grad(loss, params, x, y, batch.batched, create_graph, transformed)
+        if check and not (batch.batched or transformed):
+            finite_loss(value, batch.tasks[0], step)
+        losses.append(value.detach())
+        if prox is not None:  # iMAML's proximal term (reg / 2) ||u - theta||^2
+            reg, theta = prox
+            grads = {k: g + reg * (params[k] - theta[k]) for k, g in grads.items()}
+        if on_step is not None:
+            on_step(step, value.detach(), params, grads, state)
+        with torch.set_grad_enabled(create_graph or transformed):
+            params, new_state = optimizer.step(params, grads, state, step)
+        state.clear()
+        state.update(new_state)
+        if on_step_end is not None:
+            on_step_end(step, params, state)
+        yield step
+    if final_loss:
+        with torch.no_grad():
+            losses.append(per_task(loss, batch.batched)(params, batch.x_train, batch.y_train))
+    history = torch.stack(losses)
+    if check and not transformed:
+        check_losses(batch, history)
+    return Trajectory(params, history, states, state)
+
+
+def inner_loop(*args: Any, **kwargs: Any) -> Trajectory:
+    """Run ``steps`` inner steps from ``params`` on ``batch`` and return the :class:`Trajectory`.
+
+    Args:
+        loss: The per-task loss ``loss(params, x, y)`` (:func:`loss_function`).
+        params: Start parameters (full dict of the model; stacked if ``batch`` is).
+        batch: The task(s) and their minibatches (:func:`task_batch`).
+        steps: Inner steps.
+        optimizer: The :class:`InnerOptimizer`.
+        create_graph: Keep the graph of every step (to differentiate the result w.r.t. ``params``).
+        keep_every: Keep ``theta_k`` for every ``k`` divisible by it (0: none).
+        prox: ``(reg, theta)``: add ``reg * (u - theta)`` to every gradient (iMAML's inner problem).
+        on_step: ``(step, loss, params, grads, state)`` after the gradient, before the update.
+        on_step_end: ``(step, params, state)`` after the update (may shift ``params`` in place).
+        check: Raise :class:`~metaenvs.errors.NonFiniteError` on a non-finite loss.
+        state: The optimizer-state dict to use and update in place (default: a new one).
+        first_step: Index of the first step (a segment of a longer loop: minibatches, Adam's step).
+        final_loss: Also evaluate the final parameters on the whole training set (the curve's last point).
+        transformed: The loop runs inside ``torch.func`` transforms (one task's layout under ``vmap`` /
+            ``grad``): gradients by ``torch.func``, differentiable by the outer transform, no checks.
+    """
+    stepper = inner_steps(*args, **kwargs)
+    while True:
+        try:
+            next(stepper)
+        except StopIteration as done:
+            return done.value
+
+
+def check_losses(batch: TaskBatch, losses: torch.Tensor) -> list[list[float]]:
+    """``losses`` ``(steps, B)`` or ``(steps,)`` as per-task lists; raise naming a non-finite task, step."""
+    values = losses.detach().double().cpu()
+    if values.dim() == 1:
+        values = values[:, None]
+    bad = (~torch.isfinite(values)).nonzero()
+    if len(bad):
+        step, index = (int(v) for v in bad[0])
+        task = batch.tasks[index]
+        raise NonFiniteError(
+            f"Loss became {float(values[step, index])} at inner step {step} of task {task.id!r} "
+            f"({task.dist_id}){' in a batched meta-batch' if batch.batched else ''}. The "
+            f"{'batch' if batch.batched else 'task'} was stopped; lower the inner learning rate or check "
+            "the data."
+        )
+    return values.T.tolist()
+
+
+# ----- the one HVP and the one CG -------------------------------------------------------------
+def hessian_vector_product(loss: LossFn, batched: bool) -> Callable[..., Params]:
+    """``(at, vector, x, y) -> H(at) @ vector`` of ``loss`` (per task if stacked).
+
+    The vector-Jacobian product of ``grad(loss)`` (reverse over reverse); the Hessian is symmetric.
+    """
+
+    def one(at: Params, vector: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
+        _, pullback = vjp(lambda p: grad(loss)(p, x, y), at)
+        return pullback(vector)[0]
+
+    return per_task(one, batched)
+
+
+@dataclass
+class CGInfo:
+    """What :func:`conjugate_gradient` did: iterations run and each task's final relative residual."""
+
+    iterations: int
+    relative_residual: list[float]
+
+
+def conjugate_gradient(
+    matvec: Callable[[Params], Params],
+    rhs: Params,
+    steps: int,
+    tol: float = 0.0,
+    batched: bool = False,
+    tasks: Sequence[Any] = (),
+) -> tuple[Params, CGInfo]:
+    """Solve ``A x = rhs`` for symmetric positive-definite ``A`` (one system per task if stacked).
+
+    Stops after ``steps`` iterations or once every system's residual is at most ``tol`` times its
+    right-hand side (a converged system is frozen while the others go on).
+
+    Raises:
+        IndefiniteSystemError: If a search direction has ``p^T A p <= 0`` (``A`` is not positive
+            definite, so CG's answer would be meaningless); names the tasks.
+    """
+    x = {k: torch.zeros_like(v) for k, v in rhs.items()}
+    r = {k: v.clone() for k, v in rhs.items()}
+    p = {k: v.clone() for k, v in rhs.items()}
+    rr = task_dot(r, r, batched)
+    limit = (tol**2) * rr
+    iterations = 0
+    for _ in range(steps):
+        alive = rr > limit
+        if not bool(alive.any()):
+            break
+        ap = matvec(p)
+        curvature = task_dot(p, ap, batched)
+        bad = alive & (curvature <= 0)
+        if bool(bad.any()):
+            which = [t.id for t, b in zip(tasks, bad.reshape(-1).tolist(), strict=False) if b]
+            raise IndefiniteSystemError(
+                "The linear system of the implicit gradient is not positive definite (p^T A p = "
+                f"{float(curvature.reshape(-1)[bad.reshape(-1)][0]):.3g}"
+                f"{f' for tasks {which}' if which else ''}): "
+                "the Hessian of the inner loss has eigenvalues below -reg there. Raise reg (lambda), add "
+                "damping, or train the inner problem closer to a minimum."
+            )
+        alpha = torch.where(alive, rr / torch.where(alive, curvature, torch.ones_like(curvature)), 0.0)
+        x = {k: x[k] + _expand(alpha, x[k], batched) * p[k] for k in x}
+        r = {k: r[k] - _expand(alpha, r[k], batched) * ap[k] for k in r}
+        rr_new = task_dot(r, r, batched)
+        beta = torch.where(alive, rr_new / torch.where(alive, rr, torch.ones_like(rr)), 0.0)
+        p = {
+            k: torch.where(_expand(alive, r[k], batched), r[k] + _expand(beta, p[k], batched) * p[k], p[k])
+            for k in p
+        }
+        rr = torch.where(alive, rr_new, rr)
+        iterations += 1
+    start = task_dot(rhs, rhs, batched)
+    relative = torch.where(
+        start > 0, (rr / torch.where(start > 0, start, torch.ones_like(start))).sqrt(), 0.0
+    )
+    return x, CGInfo(iterations, [float(v) for v in relative.reshape(-1)])
+
+
+def _expand(value: torch.Tensor, like: torch.Tensor, batched: bool) -> torch.Tensor:
+    """A per-task scalar broadcast against a (stacked) parameter tensor."""
+    return value.reshape(-1, *([1] * (like.dim() - 1))) if batched else value
+
+
+def stacked(params: Mapping[str, torch.Tensor], size: int) -> Params:
+    """``size`` copies of ``params`` along a new leading task dimension."""
+    return {k: v.unsqueeze(0).expand(size, *v.shape).clone() for k, v in params.items()}

@@ -79,7 +79,8 @@ class BatchedInnerLoop:
         models = self.task_models(seeds, fresh_starts)
         hook.on_batch_start(BatchStartContext(agent, batch.tasks, models, seeds, steps))
         names = [n for n, _ in agent.model.named_parameters()]
-        params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names}
+        per_model = [dict(m.named_parameters()) for m in models]
+        params = {n: torch.stack([p[n].detach() for p in per_model]) for n in names}
         state: dict[str, Any] = {}
 
         def on_step(step: int, loss: torch.Tensor, params: Any, grads: Any, state: Any) -> None:

@@ -401,17 +401,25 @@ def check_losses(batch: TaskBatch, losses: torch.Tensor) -> list[list[float]]:
 
 
 # ----- the one HVP and the one CG -------------------------------------------------------------
-def hessian_vector_product(loss: LossFn, batched: bool) -> Callable[..., Params]:
-    """``(at, vector, x, y) -> H(at) @ vector`` of ``loss`` (per task if stacked).
+def hessian_at(loss: LossFn, at: Any, x: torch.Tensor, y: torch.Tensor, batched: bool) -> Callable:
+    """The Hessian of ``loss`` at ``at`` (per task if stacked) as a linear map ``vector -> H @ vector``.
 
-    The vector-Jacobian product of ``grad(loss)`` (reverse over reverse); the Hessian is symmetric.
+    The vector-Jacobian product of ``grad(loss)`` (reverse over reverse; the Hessian is symmetric).
+    The linearization is made once, so several products at one point cost one gradient plus one
+    pullback each (A-MAML's Heun adjoint applies each grid point's Hessian twice).
     """
+    gradient = per_task(grad(loss), batched)
+    _, pullback = vjp(lambda p: gradient(p, x, y), at)
+    return lambda vector: pullback(vector)[0]
 
-    def one(at: Params, vector: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
-        _, pullback = vjp(lambda p: grad(loss)(p, x, y), at)
-        return pullback(vector)[0]
 
-    return per_task(one, batched)
+def hessian_vector_product(loss: LossFn, batched: bool) -> Callable[..., Params]:
+    """``(at, vector, x, y) -> H(at) @ vector`` of ``loss`` (per task if stacked): :func:`hessian_at`."""
+
+    def product(at: Any, vector: Any, x: torch.Tensor, y: torch.Tensor) -> Any:
+        return hessian_at(loss, at, x, y, batched)(vector)
+
+    return product
 
 
 @dataclass

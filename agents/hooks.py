@@ -288,26 +288,34 @@ class Hook:
     def on_task_end(self, ctx: TaskEndContext) -> None:
         """After the last inner step."""
 
-    # Batched events: by default, the per-task events in task order.
+    # Batched events: by default, the per-task events in task order (none are built for a per-task
+    # event the hook does not handle: the per-step cost of a batched step stays the vmap's).
+    def _handles(self, event: str) -> bool:
+        return getattr(type(self), event) is not getattr(Hook, event)
+
     def on_batch_start(self, ctx: BatchStartContext) -> None:
         """Before the first inner step of a batched meta-batch."""
-        for task_ctx in ctx.per_task():
-            self.on_task_start(task_ctx)
+        if self._handles("on_task_start"):
+            for task_ctx in ctx.per_task():
+                self.on_task_start(task_ctx)
 
     def on_batch_inner_step(self, ctx: BatchInnerStepContext) -> None:
         """After every task's gradient, before the optimizer step."""
-        for task_ctx in ctx.per_task():
-            self.on_inner_step(task_ctx)
+        if self._handles("on_inner_step"):
+            for task_ctx in ctx.per_task():
+                self.on_inner_step(task_ctx)
 
     def on_batch_step_end(self, ctx: BatchStepEndContext) -> None:
         """After every task's optimizer step."""
-        for task_ctx in ctx.per_task():
-            self.on_step_end(task_ctx)
+        if self._handles("on_step_end"):
+            for task_ctx in ctx.per_task():
+                self.on_step_end(task_ctx)
 
     def on_batch_end(self, ctx: BatchEndContext) -> None:
         """After the last inner step of every task."""
-        for task_ctx in ctx.per_task():
-            self.on_task_end(task_ctx)
+        if self._handles("on_task_end"):
+            for task_ctx in ctx.per_task():
+                self.on_task_end(task_ctx)
 
 
 class HookList(Hook):

@@ -27,7 +27,7 @@ import torch
 from torch.func import grad
 
 from agents.curves import LearningCurve
-from agents.functional import Params, TaskBatch, check_losses, hessian_vector_product, per_task
+from agents.functional import Params, TaskBatch, check_losses, hessian_at, per_task
 from baselines.second_order import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
 from metaenvs.validation import non_negative_float, one_of, positive_float
@@ -127,7 +127,6 @@ class AMAML(SecondOrderLearner):
             return f(_unflatten(u, theta), x, y)
 
         gradient = per_task(grad(flat_loss), batched)
-        hvp = hessian_vector_product(flat_loss, batched)
         losses_at = per_task(flat_loss, batched)
 
         def flow(t: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -155,17 +154,21 @@ class AMAML(SecondOrderLearner):
             stop = int(torch.argmin(query))
         states = states[: stop + 1]
 
-        def field(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            hv = hvp(u, v, batch.x_train, batch.y_train)
-            return hv + self.prox * v if self.prox else hv
+        def field(u: torch.Tensor) -> Any:
+            """``v -> (H(u) + prox) v``, linearized once at ``u``."""
+            hessian = hessian_at(flat_loss, u, batch.x_train, batch.y_train, batched)
+            return (lambda v: hessian(v) + self.prox * v) if self.prox else hessian
 
         lam = gradient(states[-1], batch.x_query, batch.y_query)
         if self.prox:
             lam = lam + self.prox * (states[-1] - theta_flat)
         integral = 0.5 * h * lam
+        at_j = field(states[-1])
         for j in range(len(states) - 1, 0, -1):  # Heun's method for dlambda/dt = (H + prox) lambda
-            slope = field(states[j], lam)
-            slope_next = field(states[j - 1], lam - h * slope)
+            at_previous = field(states[j - 1])  # used here and as the next step's at_j
+            slope = at_j(lam)
+            slope_next = at_previous(lam - h * slope)
+            at_j = at_previous
             lam = lam - 0.5 * h * (slope + slope_next)
             integral = integral + (0.5 * h if j == 1 else h) * lam
         if self.prox:

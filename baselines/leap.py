@@ -100,8 +100,12 @@ class Leap(MetaLearner):
     def on_inner_step(self, ctx: InnerStepContext) -> None:
         row = len(self._losses)
         torch.cat([ctx.params[k].detach().reshape(-1) for k in self.init], out=self._theta[row])
-        grads = [ctx.grads.get(k, torch.zeros_like(ctx.params[k])).detach().reshape(-1) for k in self.init]
-        torch.cat(grads, out=self._grad[row])
+        grads = ctx.grads
+        flat = [
+            (grads[k] if k in grads else torch.zeros_like(ctx.params[k])).detach().reshape(-1)
+            for k in self.init
+        ]
+        torch.cat(flat, out=self._grad[row])
         self._losses.append(float(ctx.loss))
         if row == self.chunk:
             self._flush()

@@ -49,11 +49,7 @@ def one_run(job: tuple[str, str, int, int, int]) -> dict:
     if method == "scratch":
         init = snapshot(agent.model)
     else:
-        learner = make_meta_learner(
-            "maml" if method == "fomaml" else method,
-            **METHODS[method],
-            **({"first_order": True} if method == "fomaml" else {}),
-        )
+        learner = make_meta_learner(method, **METHODS[method])
         init = meta_train(
             agent,
             dist,

@@ -50,7 +50,7 @@ METHODS = {  # name: (algorithm, options, inner step counts)
     "amaml": ("amaml", {**ADAM, "step": 0.01, "solver": "rk4"}, (50, 100)),
     "imaml": ("imaml", {**ADAM, "reg": 1.0, "cg_steps": 5}, (50, 100)),
     "maml": ("maml", dict(ADAM), (5, 10)),
-    "fomaml": ("maml", {**ADAM, "first_order": True}, (50, 100)),
+    "fomaml": ("fomaml", dict(ADAM), (50, 100)),
     "reptile": ("reptile", {**ADAM, "schedule": "constant"}, (50, 100)),
 }
 

@@ -28,8 +28,9 @@ import metaenvs
 from agents import make_agent
 from baselines import make_meta_learner, meta_train
 
-HOOKED = ("leap", "reptile", "fomaml", "fomamlpp", "mtl", "scratch")
-HOOKED_RL = ("leap", "reptile", "fomaml", "fomamlpp", "scratch")
+HOOKED = ("noop", "leap", "reptile", "fomaml", "fomamlpp", "mtl", "scratch")
+HOOKED_RL = ("noop", "leap", "reptile", "fomaml", "fomamlpp", "scratch")
+"""``noop`` is a control: a hook with no handlers, so its spread is the measurement's noise."""
 DRIVEN = ("cts", "maml", "adjoint", "imaml", "amaml")
 
 
@@ -65,8 +66,14 @@ def interleaved(plain_fn, hooked_fn, repeats: int) -> dict:
 def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **agent_kwargs) -> dict:
     """Per-step time of ``agent.learn`` with the algorithm's hook over plain ``agent.learn``."""
     agent = make_agent(dist, seed=0, **agent_kwargs)
-    learner = make_meta_learner(algo)
-    learner.initialize(agent)
+    if algo == "noop":
+        from agents.hooks import Hook
+
+        learner = Hook()
+        learner.reset_accumulators = lambda: None
+    else:
+        learner = make_meta_learner(algo)
+        learner.initialize(agent)
     tasks = dist.sample(np.random.default_rng(0), "train", n_tasks)
     time_learn(agent, tasks[:1], steps, [])  # warm-up
 
@@ -131,7 +138,8 @@ def main() -> None:
     for family in ("mlp_regression", "a2c_cartpole"):
         for row in results[family]:
             print(
-                f"{family:<15} {row['algo']:<8} ratio {row['ratio_median']:.3f} (min {row['ratio_min']:.3f})"
+                f"{family:<15} {row['algo']:<8} ratio {row['ratio_median']:.3f} "
+                f"(min {row['ratio_min']:.3f}, max {row['ratio_max']:.3f})"
             )
 
 

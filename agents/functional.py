@@ -299,6 +299,22 @@ def value_and_grad(
     return value, dict(zip(names, grads, strict=True))
 
 
+def gradient_of(loss: LossFn, batched: bool) -> Callable[..., Any]:
+    """``(params, x, y) -> grad loss`` (per task if stacked; ``params`` a dict or one flat tensor):
+    ``vmap(grad(loss))`` stacked, ``torch.autograd.grad`` single (the faster form for one task)."""
+    if batched:
+        return vmap(grad(loss))
+
+    def one(params: Any, x: torch.Tensor, y: torch.Tensor) -> Any:
+        with torch.enable_grad():  # also under no_grad (an ODE solver's forward pass)
+            if isinstance(params, torch.Tensor):
+                leaf = params.detach().requires_grad_(True)
+                return torch.autograd.grad(loss(leaf, x, y), leaf)[0]
+            return value_and_grad(loss, params, x, y, batched=False)[1]
+
+    return one
+
+
 def inner_steps(
     loss: LossFn,
     params: Params,
@@ -404,13 +420,32 @@ def check_losses(batch: TaskBatch, losses: torch.Tensor) -> list[list[float]]:
 def hessian_at(loss: LossFn, at: Any, x: torch.Tensor, y: torch.Tensor, batched: bool) -> Callable:
     """The Hessian of ``loss`` at ``at`` (per task if stacked) as a linear map ``vector -> H @ vector``.
 
-    The vector-Jacobian product of ``grad(loss)`` (reverse over reverse; the Hessian is symmetric).
-    The linearization is made once, so several products at one point cost one gradient plus one
-    pullback each (A-MAML's Heun adjoint applies each grid point's Hessian twice).
+    Reverse over reverse (the Hessian is symmetric), linearized once, so several products at one
+    point cost one gradient plus one backward each (A-MAML's Heun adjoint applies each grid point's
+    twice). ``at`` is a parameter dict or one flat tensor. Single layout: ``torch.autograd`` (the
+    gradient's graph kept, then differentiated with the vector as its cotangent); stacked:
+    ``torch.func.vjp`` of ``vmap(grad(loss))``. Both are the same product.
     """
-    gradient = per_task(grad(loss), batched)
-    _, pullback = vjp(lambda p: gradient(p, x, y), at)
-    return lambda vector: pullback(vector)[0]
+    if batched:
+        gradient = per_task(grad(loss), batched)
+        _, pullback = vjp(lambda p: gradient(p, x, y), at)
+        return lambda vector: pullback(vector)[0]
+    flat = isinstance(at, torch.Tensor)
+    leaves = {"": at} if flat else dict(at)
+    leaves = {k: v.detach().requires_grad_(True) for k, v in leaves.items()}
+    names = list(leaves)
+    value = loss(leaves[""] if flat else leaves, x, y)
+    grads = torch.autograd.grad(value, [leaves[k] for k in names], create_graph=True)
+
+    def apply(vector: Any) -> Any:
+        vectors = [vector] if flat else [vector[k] for k in names]
+        out = torch.autograd.grad(
+            grads, [leaves[k] for k in names], grad_outputs=vectors, retain_graph=True, allow_unused=True
+        )
+        out = [torch.zeros_like(leaves[k]) if o is None else o for k, o in zip(names, out, strict=True)]
+        return out[0] if flat else dict(zip(names, out, strict=True))
+
+    return apply
 
 
 def hessian_vector_product(loss: LossFn, batched: bool) -> Callable[..., Params]:

@@ -24,10 +24,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-from torch.func import grad
 
 from agents.curves import LearningCurve
-from agents.functional import Params, TaskBatch, check_losses, hessian_at, per_task
+from agents.functional import Params, TaskBatch, check_losses, gradient_of, hessian_at, per_task
 from baselines.second_order import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
 from metaenvs.validation import non_negative_float, one_of, positive_float
@@ -126,7 +125,7 @@ class AMAML(SecondOrderLearner):
         def flat_loss(u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return f(_unflatten(u, theta), x, y)
 
-        gradient = per_task(grad(flat_loss), batched)
+        gradient = gradient_of(flat_loss, batched)
         losses_at = per_task(flat_loss, batched)
 
         def flow(t: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

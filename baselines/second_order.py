@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-from torch.func import grad
 
 from agents.curves import LearningCurve, curves_from_rows
-from agents.functional import OPTIMIZERS, Params, TaskBatch, Trajectory, inner_loop, per_task
+from agents.functional import OPTIMIZERS, Params, TaskBatch, Trajectory, gradient_of, inner_loop
 from baselines.base import MetaLearner
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.validation import available_memory
@@ -141,8 +140,7 @@ class SecondOrderLearner(MetaLearner, ABC):
 
     def query_gradient(self, agent: Any, batch: TaskBatch, at: Params) -> Params:
         """``grad L_query`` at ``at`` (per task if stacked)."""
-        gradient = per_task(grad(agent.loss_function(batch.loss)), batch.batched)
-        return gradient(at, batch.x_query, batch.y_query)
+        return gradient_of(agent.loss_function(batch.loss), batch.batched)(at, batch.x_query, batch.y_query)
 
 
 def curves_of(batch: TaskBatch, losses: torch.Tensor) -> list[LearningCurve]:

@@ -72,7 +72,7 @@ def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **age
         learner = Hook()
         learner.reset_accumulators = lambda: None
     else:
-        learner = make_meta_learner(algo)
+        learner = make_meta_learner(algo, dist)
         learner.initialize(agent)
     tasks = dist.sample(np.random.default_rng(0), "train", n_tasks)
     time_learn(agent, tasks[:1], steps, [])  # warm-up
@@ -95,7 +95,7 @@ def driver_overhead(dist, algo: str, steps: int, batch: int, repeats: int, **age
         meta_train(
             agent,
             dist,
-            make_meta_learner(name),
+            make_meta_learner(name, dist),  # the family defaults (iMAML: reg 10 on sinusoids)
             meta_steps=2,
             meta_batch_size=batch,
             inner_steps=steps,

@@ -61,9 +61,12 @@ def overhead_section() -> list[str]:
                     r.get("measure", "hook"),
                     f"{r['ratio_median']:.2f}",
                     f"{r['ratio_min']:.2f}",
+                    f"{r['ratio_max']:.2f}" if "ratio_max" in r else "n/a",
                 ]
             )
-    return [*out, *table(["agent", "meta-learner", "measured as", "ratio (median)", "ratio (min)"], rows), ""]
+    header = ["agent", "meta-learner", "measured as", "ratio (median)", "ratio (min)", "ratio (max)"]
+    note = "`noop` is a hook with no handlers: its spread is the measurement's noise."
+    return [*out, *table(header, rows), "", note, ""]
 
 
 def batched_section() -> list[str]:

@@ -85,10 +85,19 @@ class MAML(SecondOrderLearner):
         return {**super().hyperparameters(), "inner_optimizer": self.inner_optimizer}
 
     def task_gradients(self, agent: Any, batch: TaskBatch, steps: int) -> tuple[Params, list]:
-        """``grad`` of the query loss through the K inner updates, by ``torch.func`` (``vmap``-ed over
-        the tasks when stacked): one task's computation, written once."""
+        """The gradient of the query loss through the K inner updates of the one loop: by autograd for
+        one task, and for a stacked batch by ``vmap(grad(...))`` of one task's whole loop (autograd
+        through ``vmap``-ed gradients gave wrong meta-gradients through BatchNorm)."""
         f, optimizer = agent.loss_function(batch.loss), agent.inner_optimizer
-        start = self.start_params(agent, batch)  # stacked if the batch is
+        if not batch.batched:  # one task: the single layout keeps autograd's graph (faster than torch.func)
+            start = self.start_params(agent, batch)
+            for k in self.init:
+                start[k].requires_grad_(True)
+            trajectory = inner_loop(f, start, batch, steps, optimizer, create_graph=True)
+            outer = f(trajectory.params, batch.x_query, batch.y_query)
+            grads = torch.autograd.grad(outer, [start[k] for k in self.init])
+            return dict(zip(self.init, grads, strict=True)), curves_of(batch, trajectory.losses)
+        start = self.start_params(agent, batch)  # stacked
         meta = {k: v.detach() for k, v in self.init.items()}  # shared by the tasks
         rest = {k: v for k, v in start.items() if k not in meta}
 

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from agents.curvature import hessian_at
 from agents.curves import LearningCurve
-from agents.functional import Params, TaskBatch, check_losses, gradient_of, hessian_at, per_task
+from agents.functional import Params, TaskBatch, check_losses, gradient_of, per_task
 from baselines.second_order import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
 from metaenvs.validation import non_negative_float, one_of, positive_float
@@ -34,14 +35,16 @@ from metaenvs.validation import non_negative_float, one_of, positive_float
 SOLVERS = {"rk45": "dopri5", "rk4": "rk4", "euler": "euler"}
 
 
-def _flatten(params: Params) -> torch.Tensor:
-    return torch.cat([v.reshape(-1) for v in params.values()])
+def _flatten(params: Params, lead: int = 0) -> torch.Tensor:
+    """One vector per task: the parameters flattened after their ``lead`` leading (task) dimensions."""
+    return torch.cat([v.reshape(*v.shape[:lead], -1) for v in params.values()], dim=-1)
 
 
 def _unflatten(flat: torch.Tensor, like: Params) -> Params:
-    out, offset = {}, 0
+    """:func:`_flatten`'s inverse; ``like`` is one task's parameters, ``flat`` may lead with tasks."""
+    out, offset, lead = {}, 0, flat.shape[:-1]
     for k, v in like.items():
-        out[k] = flat[offset : offset + v.numel()].reshape(v.shape)
+        out[k] = flat[..., offset : offset + v.numel()].reshape(*lead, *v.shape)
         offset += v.numel()
     return out
 
@@ -114,9 +117,7 @@ class AMAML(SecondOrderLearner):
         theta = self.start_params(agent)  # the shapes of one task's parameters
         f = agent.loss_function(batch.loss)
         start = self.start_params(agent, batch)
-        theta_flat = (
-            torch.cat([v.reshape(batch.size, -1) for v in start.values()], 1) if batched else _flatten(start)
-        )
+        theta_flat = _flatten(start, lead=1 if batched else 0)
         horizon = agent.inner_optimizer.lr * steps
         n = max(1, round(horizon / self.step))
         times = torch.linspace(0.0, horizon, n + 1, dtype=theta_flat.dtype)
@@ -178,15 +179,4 @@ class AMAML(SecondOrderLearner):
             for t, value in zip(times, row, strict=True):
                 curve.append(float(t) / agent.inner_optimizer.lr, value)
             curves.append(curve)
-        if batched:
-            return {k: v for k, v in _unflatten_rows(lam, theta).items()}, curves
         return _unflatten(lam, theta), curves
-
-
-def _unflatten_rows(flat: torch.Tensor, like: Params) -> Params:
-    """``(B, d)`` flat vectors as a stacked parameter dict."""
-    out, offset = {}, 0
-    for k, v in like.items():
-        out[k] = flat[:, offset : offset + v.numel()].reshape(flat.shape[0], *v.shape)
-        offset += v.numel()
-    return out

@@ -16,13 +16,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agents.functional import (
-    CGInfo,
-    Params,
-    TaskBatch,
-    conjugate_gradient,
-    hessian_vector_product,
-)
+from agents.curvature import CGInfo, conjugate_gradient, hessian_at
+from agents.functional import Params, TaskBatch
 from baselines.second_order import SecondOrderLearner, curves_of
 from metaenvs.validation import non_negative_float, positive_float, positive_int
 
@@ -83,10 +78,10 @@ class IMAML(SecondOrderLearner):
         u = inner.params
         f = agent.loss_function(batch.loss)
         rhs = self.query_gradient(agent, batch, u)
-        hvp = hessian_vector_product(f, batch.batched)
+        hessian = hessian_at(f, u, batch.x_train, batch.y_train, batch.batched)  # linearized once
 
         def matvec(v: Params) -> Params:
-            hv = hvp(u, v, batch.x_train, batch.y_train)
+            hv = hessian(v)
             return {k: (1 + self.damping) * v[k] + hv[k] / self.reg for k in v}
 
         solution, self.last_cg = conjugate_gradient(

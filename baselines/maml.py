@@ -1,6 +1,6 @@
 """MAML (Finn et al. 2017) by backpropagation through the inner loop, and its exact discrete adjoint.
 
-Both run the one functional inner loop (:func:`agents.functional.inner_loop`) in either layout
+Both run the one functional inner loop (:func:`agents.functional.inner_loop`; Hessians from :mod:`agents.curvature`) in either layout
 (one task, or a stacked meta-batch: see :class:`~baselines.second_order.SecondOrderLearner`).
 Every parameter is adapted in the inner loop; the meta-gradient is taken w.r.t. the meta-learned
 subset of the initialization.
@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 import torch
 from torch.func import grad
 
-from agents.functional import Params, TaskBatch, check_losses, hessian_vector_product, inner_loop, per_task
+from agents.curvature import hessian_at
+from agents.functional import Params, TaskBatch, check_losses, inner_loop, per_task
 from baselines.second_order import (
     FIRST_ORDER_ALTERNATIVES,
     INNER_OPTIMIZERS,
@@ -144,7 +145,7 @@ class ExactAdjoint(SecondOrderLearner):
         stride = math.ceil(math.sqrt(steps)) if self.checkpoint else 1
         forward = self.inner_loop(agent, batch, self.start_params(agent, batch), steps, keep_every=stride)
         lam = self.query_gradient(agent, batch, forward.params)
-        hvp = hessian_vector_product(agent.loss_function(batch.loss), batch.batched)
+        f = agent.loss_function(batch.loss)
         names = list(lam)
         segment: tuple[int, dict[int, Params]] | None = None
         for k in reversed(range(steps)):
@@ -160,7 +161,7 @@ class ExactAdjoint(SecondOrderLearner):
                     ).states  # fmt: skip
                     segment = (base, states)
                 theta_k = segment[1][k]
-            h_lam = hvp(theta_k, lam, *batch.minibatch(k))
+            h_lam = hessian_at(f, theta_k, *batch.minibatch(k), batch.batched)(lam)
             updated = torch._foreach_add([lam[n] for n in names], [h_lam[n] for n in names], alpha=-lr)
             lam = dict(zip(names, updated, strict=True))
         return lam, curves_of(batch, forward.losses)

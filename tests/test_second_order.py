@@ -306,7 +306,7 @@ def test_imaml_refuses_an_indefinite_system_naming_the_task(sinusoid):
 
 @pytest.mark.parametrize("batched", [False, True])
 def test_one_conjugate_gradient_stops_on_tolerance_in_both_layouts(sinusoid, batched):
-    from agents.functional import conjugate_gradient
+    from agents.curvature import conjugate_gradient
 
     gen = torch.Generator().manual_seed(0)
     m = torch.randn(6, 6, generator=gen, dtype=torch.float64)

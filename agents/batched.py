@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from agents.curves import LearningCurve, curves_from_rows
-from agents.functional import inner_loop, loss_function, task_batch
+from agents.functional import inner_loop
 from agents.hooks import (
     BatchEndContext,
     BatchInnerStepContext,
@@ -33,6 +33,7 @@ from agents.hooks import (
     Hook,
     HookList,
 )
+from agents.task_data import loss_function, task_batch
 from metaenvs.validation import positive_int
 
 

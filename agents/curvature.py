@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.func import grad, vjp
 
-from agents.functional import LossFn, Params, per_task
+from agents.functional import linearization
+from agents.task_data import LossFn, Params
 from metaenvs.errors import IndefiniteSystemError
 
 
@@ -27,32 +27,10 @@ def task_dot(a: Params, b: Params, batched: bool) -> torch.Tensor:
 def hessian_at(loss: LossFn, at: Any, x: torch.Tensor, y: torch.Tensor, batched: bool) -> Callable:
     """The Hessian of ``loss`` at ``at`` (per task if stacked) as a linear map ``vector -> H @ vector``.
 
-    Reverse over reverse (the Hessian is symmetric), linearized once, so several products at one
-    point cost one gradient plus one backward each (A-MAML's Heun adjoint applies each grid point's
-    twice). ``at`` is a parameter dict or one flat tensor. Single layout: ``torch.autograd`` (the
-    gradient's graph kept, then differentiated with the vector as its cotangent); stacked:
-    ``torch.func.vjp`` of ``vmap(grad(loss))``. Both are the same product.
+    Linearized once (:func:`~agents.functional.linearization`): several products at one point cost one
+    gradient plus one backward each (A-MAML's Heun adjoint applies each grid point's twice).
     """
-    if batched:
-        gradient = per_task(grad(loss), batched)
-        _, pullback = vjp(lambda p: gradient(p, x, y), at)
-        return lambda vector: pullback(vector)[0]
-    flat = isinstance(at, torch.Tensor)
-    leaves = {"": at} if flat else dict(at)
-    leaves = {k: v.detach().requires_grad_(True) for k, v in leaves.items()}
-    names = list(leaves)
-    value = loss(leaves[""] if flat else leaves, x, y)
-    grads = torch.autograd.grad(value, [leaves[k] for k in names], create_graph=True)
-
-    def apply(vector: Any) -> Any:
-        vectors = [vector] if flat else [vector[k] for k in names]
-        out = torch.autograd.grad(
-            grads, [leaves[k] for k in names], grad_outputs=vectors, retain_graph=True, allow_unused=True
-        )
-        out = [torch.zeros_like(leaves[k]) if o is None else o for k, o in zip(names, out, strict=True)]
-        return out[0] if flat else dict(zip(names, out, strict=True))
-
-    return apply
+    return linearization(loss, at, x, y, batched)[2]
 
 
 @dataclass

@@ -13,147 +13,28 @@ code path serves every caller, in two layouts:
 :func:`inner_loop` runs K steps of :class:`InnerOptimizer` (SGD, SGD with momentum,
 Adam, as ``torch.optim`` computes them) from given parameters on a :class:`TaskBatch`
 and returns the :class:`Trajectory`. With ``create_graph=True`` autograd sees through
-every step (MAML); ``keep_every`` keeps states for the adjoint methods; callbacks let
-the agents fire their hook events from it. The one HVP and the one CG are in
-:mod:`agents.curvature`.
+every step (MAML); ``keep_every`` keeps states for the adjoint methods (with ``linearize``,
+their Hessian maps too: :func:`linearization`, the one HVP); callbacks let the agents fire
+their hook events from it. The data it trains on is :mod:`agents.task_data`; the one CG is
+in :mod:`agents.curvature`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad, grad_and_value, vmap
+from torch.func import grad, grad_and_value, vjp, vmap
 
 from agents.parameters import finite_loss, safe_sqrt
-from metaenvs.errors import InvalidArgumentError, NonFiniteError
-from metaenvs.metrics import get_loss
-from metaenvs.seeding import torch_generator
+from agents.task_data import LossFn, Params, TaskBatch, check_losses, per_task
+from metaenvs.errors import InvalidArgumentError
 
-Params = dict[str, torch.Tensor]
-LossFn = Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor]
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 OPTIMIZERS = ("sgd", "momentum", "adam")
-
-
-# ----- data -----------------------------------------------------------------------------------
-@dataclass
-class TaskBatch:
-    """The data of one task (``batched=False``) or of a meta-batch stacked along dimension 0.
-
-    Attributes:
-        tasks: The tasks.
-        x_train: Training inputs, ``(n, *input_shape)`` or ``(B, n, *input_shape)``.
-        y_train: Training targets.
-        x_query: Query inputs (the outer loss of meta-learners).
-        y_query: Query targets.
-        loss: Name of the (common) training loss.
-        batched: Whether the tensors carry the leading task dimension.
-        indices: Minibatch indices of every step, ``(steps, minibatch)`` or ``(B, steps, minibatch)``;
-            ``None`` when every step uses the whole training set.
-        seeds: Every task's seed (its minibatch order; a fresh start's parameters).
-    """
-
-    tasks: list[Any]
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_query: torch.Tensor
-    y_query: torch.Tensor
-    loss: str
-    batched: bool = True
-    indices: torch.Tensor | None = None
-    seeds: list[int] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return len(self.tasks)
-
-    def minibatch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training minibatch of inner step ``step`` (of every task, if stacked)."""
-        if self.indices is None:
-            return self.x_train, self.y_train
-        if not self.batched:
-            idx = self.indices[step]
-            return self.x_train[idx], self.y_train[idx]
-        idx = self.indices[:, step]
-        rows = torch.arange(self.x_train.shape[0], device=self.x_train.device)[:, None]
-        return self.x_train[rows, idx], self.y_train[rows, idx]
-
-
-def task_batch(
-    agent: Any, tasks: Sequence[Any], steps: int, seeds: Sequence[int], batched: bool = True
-) -> TaskBatch:
-    """Load ``tasks`` through ``agent.data`` and draw every step's minibatch as the agent does.
-
-    Every task draws ``torch.randperm(n)[:minibatch]`` per step from its own generator (seeded with
-    its seed), so a task's minibatches do not depend on the layout or on the other tasks.
-
-    Raises:
-        InvalidArgumentError: If there are no tasks, a single layout gets several, the seeds do not
-            match the tasks, or stacked tasks differ in shapes or loss.
-    """
-    if not tasks:
-        raise InvalidArgumentError("An inner loop needs at least one task; got an empty list.")
-    if len(seeds) != len(tasks):
-        raise InvalidArgumentError(f"Got {len(seeds)} seeds for {len(tasks)} tasks; pass one per task.")
-    if not batched and len(tasks) != 1:
-        raise InvalidArgumentError(f"batched=False trains one task at a time; got {len(tasks)} tasks.")
-    datas = [agent.data(task) for task in tasks]
-    first = datas[0]
-    for task, data in zip(tasks, datas, strict=True):
-        shapes = (data.x_train.shape, data.y_train.shape, data.query()[0].shape, data.query()[1].shape)
-        ref = (first.x_train.shape, first.y_train.shape, first.query()[0].shape, first.query()[1].shape)
-        if shapes != ref or data.loss != first.loss:
-            raise InvalidArgumentError(
-                f"Batched mode stacks the tasks of a meta-batch, so their data must have one shape and one "
-                f"loss; task {task.id!r} has shapes {[tuple(s) for s in shapes]} and loss {data.loss!r}, "
-                f"task {tasks[0].id!r} has {[tuple(s) for s in ref]} and {first.loss!r}. Use "
-                "SupervisedAgent(batched=False) for this distribution."
-            )
-    n, size = first.x_train.shape[0], agent.batch_size
-    indices = None
-    if size is not None and size < n:
-        rows = []
-        for seed in seeds:
-            generator = torch_generator(int(seed))
-            rows.append(torch.stack([torch.randperm(n, generator=generator)[:size] for _ in range(steps)]))
-        indices = torch.stack(rows).to(first.x_train.device)
-    if not batched:
-        x_query, y_query = first.query()
-        return TaskBatch(
-            list(tasks), first.x_train, first.y_train, x_query, y_query, first.loss, False,
-            None if indices is None else indices[0], [int(s) for s in seeds],
-        )  # fmt: skip
-    queries = [d.query() for d in datas]
-    return TaskBatch(
-        list(tasks),
-        torch.stack([d.x_train for d in datas]),
-        torch.stack([d.y_train for d in datas]),
-        torch.stack([q[0] for q in queries]),
-        torch.stack([q[1] for q in queries]),
-        first.loss,
-        True,
-        indices,
-        [int(s) for s in seeds],
-    )
-
-
-def loss_function(model: torch.nn.Module, loss: str) -> LossFn:
-    """``(params, x, y) -> loss`` of one task, over the full parameter dict of ``model``."""
-    loss_fn = get_loss(loss)
-
-    def f(params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return loss_fn(functional_call(model, params, (x,)), y)
-
-    return f
-
-
-def per_task(fn: Callable, batched: bool, in_dims: Any = 0) -> Callable:
-    """``fn`` mapped over the leading task dimension if ``batched``, else ``fn`` itself."""
-    return vmap(fn, in_dims=in_dims) if batched else fn
 
 
 # ----- the one functional optimizer -----------------------------------------------------------
@@ -241,12 +122,15 @@ class Trajectory:
             final full-set loss; ``(steps + 1,)``, or ``(steps + 1, B)`` stacked.
         states: ``{k: theta_k}`` for every step ``k`` that is a multiple of ``keep_every``.
         optimizer_state: The optimizer's final state.
+        hessians: With ``linearize``, ``{k: v -> H(theta_k) v}`` of the training loss on step ``k``'s
+            minibatch, for the kept steps (see :func:`linearization`).
     """
 
     params: Params
     losses: torch.Tensor
     states: dict[int, Params] = field(default_factory=dict)
     optimizer_state: dict[str, Any] = field(default_factory=dict)
+    hessians: dict[int, Callable[[Params], Params]] = field(default_factory=dict)
 
 
 StepCallback = Callable[[int, torch.Tensor, Params, Params, dict], None]
@@ -308,6 +192,54 @@ def gradient_of(loss: LossFn, batched: bool) -> Callable[..., Any]:
     return one
 
 
+def linearization(
+    loss: LossFn, at: Any, x: torch.Tensor, y: torch.Tensor, batched: bool
+) -> tuple[torch.Tensor, Any, Callable[[Any], Any]]:
+    """The loss at ``at``, its gradient, and its Hessian there as a map ``vector -> H @ vector``.
+
+    Reverse over reverse (the Hessian is symmetric): the gradient's graph is kept, so every product
+    at this point costs one backward pass. ``at`` is a parameter dict or one flat tensor (per task if
+    stacked). Single layout: ``torch.autograd``; stacked: ``torch.func.vjp`` of
+    ``vmap(grad_and_value(loss))``. The returned gradient is detached.
+    """
+    if batched:
+
+        def gradient(p: Any) -> tuple[Any, tuple[Any, torch.Tensor]]:
+            grads, value = vmap(grad_and_value(loss))(p, x, y)
+            return grads, (grads, value)
+
+        _, pullback, (grads, value) = vjp(gradient, at, has_aux=True)
+        return value, _detached(grads), lambda vector: pullback(vector)[0]
+    flat = isinstance(at, torch.Tensor)
+    leaves = {"": at} if flat else dict(at)
+    leaves = {k: v.detach().requires_grad_(True) for k, v in leaves.items()}
+    names = list(leaves)
+    with torch.enable_grad():
+        value = loss(leaves[""] if flat else leaves, x, y)
+        grads = torch.autograd.grad(
+            value, [leaves[k] for k in names], create_graph=True, materialize_grads=True
+        )
+    live = [i for i, g in enumerate(grads) if g.requires_grad]  # a constant gradient's rows of H are 0
+
+    def hessian(vector: Any) -> Any:
+        vectors = [vector] if flat else [vector[k] for k in names]
+        if not live:
+            out = [torch.zeros_like(leaves[k]) for k in names]
+        else:
+            out = torch.autograd.grad(
+                [grads[i] for i in live], [leaves[k] for k in names], grad_outputs=[vectors[i] for i in live],
+                retain_graph=True, materialize_grads=True,
+            )  # fmt: skip
+        return out[0] if flat else dict(zip(names, out, strict=True))
+
+    detached = [g.detach() for g in grads]
+    return value.detach(), detached[0] if flat else dict(zip(names, detached, strict=True)), hessian
+
+
+def _detached(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else {k: v.detach() for k, v in value.items()}
+
+
 def inner_steps(
     loss: LossFn,
     params: Params,
@@ -325,6 +257,7 @@ def inner_steps(
     first_step: int = 0,
     final_loss: bool = True,
     transformed: bool = False,
+    linearize: bool = False,
 ) -> Generator[int, None, Trajectory]:
     """:func:`inner_loop` as a generator that pauses after every step (yielding its index).
 
@@ -332,12 +265,20 @@ def inner_steps(
     trajectory shifting); the generator's return value is the :class:`Trajectory`.
     """
     state = {} if state is None else state  # updated in place: hooks may hold it (LiveOptimizer)
-    params, states, losses = dict(params), {}, []
+    if linearize and (create_graph or transformed or not keep_every):
+        raise InvalidArgumentError(
+            "linearize keeps the Hessians of the kept steps: pass keep_every > 0, without create_graph."
+        )
+    params, states, losses, hessians = dict(params), {}, [], {}
     for step in range(first_step, first_step + steps):
-        if keep_every and step % keep_every == 0:
+        kept = keep_every and step % keep_every == 0
+        if kept:
             states[step] = {k: v.detach() for k, v in params.items()}
         x, y = batch.minibatch(step)
-        value, grads = value_and_grad(loss, params, x, y, batch.batched, create_graph, transformed)
+        if kept and linearize:  # the gradient's graph kept: the adjoint's backward pass reuses it
+            value, grads, hessians[step] = linearization(loss, params, x, y, batch.batched)
+        else:
+            value, grads = value_and_grad(loss, params, x, y, batch.batched, create_graph, transformed)
         if check and not (batch.batched or transformed):
             finite_loss(value, batch.tasks[0], step)
         losses.append(value.detach())
@@ -359,7 +300,7 @@ def inner_steps(
     history = torch.stack(losses)
     if check and not transformed:
         check_losses(batch, history)
-    return Trajectory(params, history, states, state)
+    return Trajectory(params, history, states, state, hessians)
 
 
 def inner_loop(*args: Any, **kwargs: Any) -> Trajectory:
@@ -373,6 +314,8 @@ def inner_loop(*args: Any, **kwargs: Any) -> Trajectory:
         optimizer: The :class:`InnerOptimizer`.
         create_graph: Keep the graph of every step (to differentiate the result w.r.t. ``params``).
         keep_every: Keep ``theta_k`` for every ``k`` divisible by it (0: none).
+        linearize: Also keep those steps' Hessian maps (:attr:`Trajectory.hessians`), each from the
+            step's own gradient computation (the exact adjoint's backward pass costs one backward per step).
         prox: ``(reg, theta)``: add ``reg * (u - theta)`` to every gradient (iMAML's inner problem).
         on_step: ``(step, loss, params, grads, state)`` after the gradient, before the update.
         on_step_end: ``(step, params, state)`` after the update (may shift ``params`` in place).
@@ -389,21 +332,3 @@ def inner_loop(*args: Any, **kwargs: Any) -> Trajectory:
             next(stepper)
         except StopIteration as done:
             return done.value
-
-
-def check_losses(batch: TaskBatch, losses: torch.Tensor) -> list[list[float]]:
-    """``losses`` ``(steps, B)`` or ``(steps,)`` as per-task lists; raise naming a non-finite task, step."""
-    values = losses.detach().double().cpu()
-    if values.dim() == 1:
-        values = values[:, None]
-    bad = (~torch.isfinite(values)).nonzero()
-    if len(bad):
-        step, index = (int(v) for v in bad[0])
-        task = batch.tasks[index]
-        raise NonFiniteError(
-            f"Loss became {float(values[step, index])} at inner step {step} of task {task.id!r} "
-            f"({task.dist_id}){' in a batched meta-batch' if batch.batched else ''}. The "
-            f"{'batch' if batch.batched else 'task'} was stopped; lower the inner learning rate or check "
-            "the data."
-        )
-    return values.T.tolist()

@@ -12,16 +12,7 @@ from torch import nn
 from torch.func import functional_call
 
 from agents.curves import LearningCurve
-from agents.functional import (
-    OPTIMIZERS,
-    InnerOptimizer,
-    LiveOptimizer,
-    LossFn,
-    TaskBatch,
-    inner_steps,
-    loss_function,
-    task_batch,
-)
+from agents.functional import OPTIMIZERS, InnerOptimizer, LiveOptimizer, inner_steps
 from agents.hooks import (
     Capabilities,
     Hook,
@@ -33,6 +24,7 @@ from agents.hooks import (
 )
 from agents.models import build_model, reset_parameters
 from agents.parameters import copy_into
+from agents.task_data import LossFn, TaskBatch, loss_function, task_batch
 from metaenvs.core import SupervisedData, Task
 from metaenvs.errors import InvalidArgumentError, WrongDistributionError
 from metaenvs.metrics import get_loss, get_metric
@@ -177,7 +169,7 @@ class SupervisedAgent:
         self, tasks: Sequence[Task], steps: int, seeds: Sequence[int], batched: bool = True
     ) -> TaskBatch:
         """The tasks' data and every step's minibatch, for the functional inner loop (stacked if
-        ``batched``; see :func:`agents.functional.task_batch`)."""
+        ``batched``; see :func:`agents.task_data.task_batch`)."""
         return task_batch(self, tasks, steps, seeds, batched)
 
     def loss_function(self, loss: str) -> LossFn:

@@ -27,7 +27,8 @@ import torch
 
 from agents.curvature import hessian_at
 from agents.curves import LearningCurve
-from agents.functional import Params, TaskBatch, check_losses, gradient_of, per_task
+from agents.functional import gradient_of
+from agents.task_data import Params, TaskBatch, check_losses, per_task
 from baselines.second_order import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
 from metaenvs.validation import non_negative_float, one_of, positive_float

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from agents.curvature import CGInfo, conjugate_gradient, hessian_at
-from agents.functional import Params, TaskBatch
+from agents.task_data import Params, TaskBatch
 from baselines.second_order import SecondOrderLearner, curves_of
 from metaenvs.validation import non_negative_float, positive_float, positive_int
 

@@ -1,6 +1,6 @@
 """MAML (Finn et al. 2017) by backpropagation through the inner loop, and its exact discrete adjoint.
 
-Both run the one functional inner loop (:func:`agents.functional.inner_loop`; Hessians from :mod:`agents.curvature`) in either layout
+Both run the one functional inner loop (:func:`agents.functional.inner_loop`) in either layout
 (one task, or a stacked meta-batch: see :class:`~baselines.second_order.SecondOrderLearner`).
 Every parameter is adapted in the inner loop; the meta-gradient is taken w.r.t. the meta-learned
 subset of the initialization.
@@ -8,12 +8,14 @@ subset of the initialization.
 * :class:`MAML` keeps the graph of all K steps (memory O(K * graph)) and differentiates through the
   agent's own inner optimizer (SGD, SGD with momentum, Adam). Its first-order form is
   :class:`~baselines.fomaml.FOMAML` (``--algo fomaml``), the one FOMAML.
-* :class:`ExactAdjoint` gives MAML's exact meta-gradient for plain gradient descent without any
-  graph: it reverses the K updates with Hessian-vector products,
+* :class:`ExactAdjoint` gives MAML's exact meta-gradient for plain gradient descent without one graph
+  through the loop: it reverses the K updates with Hessian-vector products,
   ``lambda_k = (I - alpha H(theta_k)) lambda_{k+1}`` from ``lambda_K = grad L_query(theta_K)``.
-  ``checkpoint=False`` stores all K states (O(K d) memory); ``checkpoint=True`` keeps every
-  ceil(sqrt(K))-th state and recomputes each segment on the way back (O(sqrt(K) d) memory, one extra
-  forward pass), in both layouts.
+  Each step's Hessian is the linearization its own gradient computation kept
+  (:func:`agents.functional.linearization`), so the way back costs one backward pass per step.
+  ``checkpoint=False`` keeps all K linearizations (O(K) step graphs); ``checkpoint=True`` keeps
+  every ceil(sqrt(K))-th state and recomputes each segment, linearized, on the way back
+  (O(sqrt(K)) states and step graphs, one extra forward pass), in both layouts.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from typing import Any, ClassVar
 import torch
 from torch.func import grad
 
-from agents.curvature import hessian_at
-from agents.functional import Params, TaskBatch, check_losses, inner_loop, per_task
+from agents.functional import inner_loop
+from agents.task_data import Params, TaskBatch, check_losses, per_task
 from baselines.second_order import (
     FIRST_ORDER_ALTERNATIVES,
     INNER_OPTIMIZERS,
@@ -127,6 +129,7 @@ class ExactAdjoint(SecondOrderLearner):
     """
 
     name: ClassVar[str] = "adjoint"
+    graph_factor: ClassVar[int] = 4  # a step's linearization keeps its gradient's graph
 
     def __init__(
         self, checkpoint: bool = False, meta_lr: float = 1e-3, meta_optimizer: str = "adam", **kwargs: Any
@@ -143,25 +146,21 @@ class ExactAdjoint(SecondOrderLearner):
     def task_gradients(self, agent: Any, batch: TaskBatch, steps: int) -> tuple[Params, list]:
         lr = non_negative_float("lr", agent.inner_optimizer.lr)
         stride = math.ceil(math.sqrt(steps)) if self.checkpoint else 1
-        forward = self.inner_loop(agent, batch, self.start_params(agent, batch), steps, keep_every=stride)
+        start = self.start_params(agent, batch)
+        linearize = not self.checkpoint
+        forward = self.inner_loop(agent, batch, start, steps, keep_every=stride, linearize=linearize)
         lam = self.query_gradient(agent, batch, forward.params)
-        f = agent.loss_function(batch.loss)
         names = list(lam)
-        segment: tuple[int, dict[int, Params]] | None = None
+        hessians = forward.hessians
         for k in reversed(range(steps)):
-            base = (k // stride) * stride
-            if stride == 1:
-                theta_k = forward.states[k]
-            else:  # recompute the segment from its checkpoint (one segment cached at a time)
-                if segment is None or segment[0] != base:
-                    length = min(stride, steps - base)
-                    states = self.inner_loop(
-                        agent, batch, forward.states[base], length, keep_every=1, first_step=base,
-                        final_loss=False, check=False,
-                    ).states  # fmt: skip
-                    segment = (base, states)
-                theta_k = segment[1][k]
-            h_lam = hessian_at(f, theta_k, *batch.minibatch(k), batch.batched)(lam)
+            if k not in hessians:  # checkpointed: recompute the segment from its checkpoint, linearized
+                base = (k // stride) * stride
+                length = min(stride, steps - base)
+                hessians = self.inner_loop(
+                    agent, batch, forward.states[base], length, keep_every=1, first_step=base,
+                    final_loss=False, check=False, linearize=True,
+                ).hessians  # fmt: skip
+            h_lam = hessians.pop(k)(lam)  # freed once used
             updated = torch._foreach_add([lam[n] for n in names], [h_lam[n] for n in names], alpha=-lr)
             lam = dict(zip(names, updated, strict=True))
         return lam, curves_of(batch, forward.losses)

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import torch
 
 from agents.curves import LearningCurve, curves_from_rows
-from agents.functional import OPTIMIZERS, Params, TaskBatch, Trajectory, gradient_of, inner_loop
+from agents.functional import OPTIMIZERS, Trajectory, gradient_of, inner_loop
+from agents.task_data import Params, TaskBatch
 from baselines.base import MetaLearner
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
 from metaenvs.validation import available_memory
@@ -28,7 +29,7 @@ class SecondOrderLearner(MetaLearner, ABC):
     """Base of meta-learners that differentiate learning: they run the one functional inner loop.
 
     A subclass writes its per-task computation once, in :meth:`task_gradients`, for a
-    :class:`~agents.functional.TaskBatch` in either layout; :meth:`learn_task` (one task) and
+    :class:`~agents.task_data.TaskBatch` in either layout; :meth:`learn_task` (one task) and
     :meth:`learn_batch` (a stacked meta-batch) both call it through :meth:`run`.
     """
 

@@ -107,3 +107,62 @@ def test_execution_path_is_chosen_once_from_the_learner_and_the_agent(sinusoid, 
         execution_path(loop, Leap(), "dask")
     assert Leap.kind == "callback" and MAML.kind == "trajectory"
     assert loop.capabilities.stepwise and not rl.capabilities.stepwise
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_linearization_is_the_hessian_of_the_loss(batched):
+    """The one HVP against ``torch.autograd.functional.hessian`` (float64), in both layouts."""
+    from agents.functional import linearization
+
+    gen = torch_generator(3)
+    x = torch.randn(2, 7, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(2, 7, generator=gen, dtype=torch.float64)
+    w = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    v = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+
+    def loss(u, x, y):
+        return (torch.tanh(x @ u) - y).pow(2).mean()
+
+    if batched:
+        value, g, hessian = linearization(loss, w, x, y, batched=True)
+        products = hessian(v)
+    else:
+        outs = [linearization(loss, w[i], x[i], y[i], batched=False) for i in range(2)]
+        value = torch.stack([o[0] for o in outs])
+        g = torch.stack([o[1] for o in outs])
+        products = torch.stack([o[2](v[i]) for i, o in enumerate(outs)])
+    for i in range(2):
+        h = torch.autograd.functional.hessian(lambda u, i=i: loss(u, x[i], y[i]), w[i])
+        torch.testing.assert_close(products[i], h @ v[i], rtol=1e-12, atol=1e-12)
+        assert float(value[i]) == pytest.approx(float(loss(w[i], x[i], y[i])), rel=1e-14)
+        torch.testing.assert_close(
+            g[i], torch.autograd.functional.jacobian(lambda u, i=i: loss(u, x[i], y[i]), w[i])
+        )
+    assert not g.requires_grad
+
+
+def test_linearize_needs_kept_steps(sinusoid):
+    agent = SupervisedAgent.for_distribution(sinusoid, seed=0)
+    batch = agent.task_batch(sinusoid.tasks("test")[:1], 3, [0], batched=False)
+    start = {k: v.detach() for k, v in agent.model.named_parameters()}
+    f = agent.loss_function(batch.loss)
+    with pytest.raises(InvalidArgumentError, match="keep_every"):
+        inner_loop(f, start, batch, 3, agent.inner_optimizer, linearize=True)
+    kept = inner_loop(f, start, batch, 3, agent.inner_optimizer, keep_every=1, linearize=True)
+    plain = inner_loop(f, start, batch, 3, agent.inner_optimizer)
+    assert sorted(kept.hessians) == [0, 1, 2]
+    for k in plain.params:  # the same updates, bit for bit
+        assert torch.equal(kept.params[k], plain.params[k])
+
+
+def test_loss_function_keeps_tied_weights_tied():
+    """Untying is skipped only for models without tied weights."""
+    from agents.task_data import loss_function
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3, bias=False), torch.nn.Tanh(), torch.nn.Linear(3, 3))
+    model[2].weight = model[0].weight  # tied
+    params = {k: torch.zeros_like(v) for k, v in model.named_parameters()}
+    x, y = torch.ones(4, 3), torch.ones(4, 3)
+    f = loss_function(model, "mse")
+    bias_only = torch.nn.functional.mse_loss(params["2.bias"].expand(4, 3), y)
+    assert float(f(params, x, y)) == pytest.approx(float(bias_only))

@@ -95,6 +95,9 @@ class InnerStepContext:
         params: Live parameters by name (do not modify in place).
         grads: Their gradients by name (``None`` entries are omitted).
         optimizer: The inner optimizer about to step (``None`` for a task of a batched agent).
+        snapshot: ``params`` and ``grads`` are this step's own tensors, which nothing changes later (the
+            functional inner loop), so a hook may keep them without copying; ``False`` for live
+            module parameters that the optimizer updates in place.
     """
 
     agent: Any
@@ -104,6 +107,7 @@ class InnerStepContext:
     params: Mapping[str, torch.Tensor]
     grads: Mapping[str, torch.Tensor]
     optimizer: torch.optim.Optimizer | None
+    snapshot: bool = False
 
 
 @dataclass(frozen=True)

@@ -217,12 +217,14 @@ class SupervisedAgent:
         live = LiveOptimizer(optimizer, state)
 
         def on_step(step: int, loss: torch.Tensor, params: Any, grads: Any, state: Any) -> None:
-            hook.on_inner_step(InnerStepContext(self, task, step, loss, params, grads, live))
+            hook.on_inner_step(InnerStepContext(self, task, step, loss, params, grads, live, snapshot=True))
 
         def on_step_end(step: int, params: Any, state: Any) -> None:
             hook.on_step_end(StepEndContext(self, task, step, params, live))
 
-        start = {k: v.detach() for k, v in self.model.named_parameters()}
+        start = {
+            k: v.detach().clone() for k, v in self.model.named_parameters()
+        }  # owned by the loop (snapshots)
         trajectory = yield from inner_steps(
             self.loss_function(batch.loss), start, batch, steps, optimizer,
             on_step=on_step, on_step_end=on_step_end, state=state,

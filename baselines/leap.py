@@ -20,6 +20,7 @@ average as the gradient of the initialization.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -33,6 +34,8 @@ from agents.hooks import (
     TaskStartContext,
 )
 from baselines.base import MetaLearner
+
+Tensors = Mapping[str, torch.Tensor]
 
 
 class Leap(MetaLearner):
@@ -75,39 +78,40 @@ class Leap(MetaLearner):
         }
 
     def reset_accumulators(self) -> None:
-        self._sum: torch.Tensor | None = None
+        self._sum: dict[str, torch.Tensor] = {}
         self._tasks = 0
 
     def on_task_start(self, ctx: TaskStartContext) -> None:
         super().on_task_start(ctx)
-        size, ref = sum(p.numel() for p in self.init.values()), next(iter(self.init.values()))
-        # Rows of theta_i and g_i, written with one torch.cat(out=...) each per step and turned
-        # into increments in one vectorised flush every `chunk` steps.
-        shape = (self.chunk + 1, size)
-        if (
-            getattr(self, "_theta", None) is None
-            or self._theta.shape != shape
-            or self._theta.dtype != ref.dtype
-        ):
-            self._theta = torch.empty(shape, dtype=ref.dtype, device=ref.device)
-            self._grad = torch.empty_like(self._theta)
-            self._work = torch.empty_like(self._theta)
-        self._losses: list[float] = []
+        self._steps: list[tuple[Tensors, Tensors, float]] = []
         self._tasks += 1
+        size = sum(v.numel() for v in self.init.values())
+        self._chunk = max(8, min(self.max_chunk, self.chunk_elements // size))
+        rows = self._chunk + 1  # preallocated, not fresh buffers per flush
+        if getattr(self, "_buffers", None) is None or any(
+            self._buffers[k][0].shape[0] != rows
+            or self._buffers[k][0].shape[1:] != v.shape
+            or self._buffers[k][0].dtype != v.dtype
+            for k, v in self.init.items()
+        ):
+            self._buffers = {
+                k: tuple(torch.empty(rows, *v.shape, dtype=v.dtype, device=v.device) for _ in range(3))
+                for k, v in self.init.items()
+            }
 
-    chunk: ClassVar[int] = 32
+    chunk_elements: ClassVar[int] = 2**20
+    max_chunk: ClassVar[int] = 256
+    """The steps whose increments one vectorised flush adds: as many as keep a buffer at about
+    ``chunk_elements`` values, at most ``max_chunk`` (a flush costs some 30 tensor operations, about 10 %
+    of a small model's step if it came every step)."""
 
     def on_inner_step(self, ctx: InnerStepContext) -> None:
-        row = len(self._losses)
-        torch.cat([ctx.params[k].detach().reshape(-1) for k in self.init], out=self._theta[row])
-        grads = ctx.grads
-        flat = [
-            (grads[k] if k in grads else torch.zeros_like(ctx.params[k])).detach().reshape(-1)
-            for k in self.init
-        ]
-        torch.cat(flat, out=self._grad[row])
-        self._losses.append(float(ctx.loss))
-        if row == self.chunk:
+        params, grads = ctx.params, ctx.grads
+        if not ctx.snapshot:  # live tensors (a module an optimizer updates in place): copy them
+            params = {k: params[k].detach().clone() for k in self.init}
+            grads = {k: grads[k].detach().clone() for k in self.init if k in grads}
+        self._steps.append((params, grads, float(ctx.loss)))
+        if len(self._steps) == self._chunk + 1:
             self._flush()
 
     def on_task_end(self, ctx: TaskEndContext) -> None:
@@ -115,69 +119,66 @@ class Leap(MetaLearner):
 
     def _flush(self) -> None:
         """Add the increments of every consecutive pair of stored steps; keep the last step."""
-        n = len(self._losses)
+        steps, n = self._steps, len(self._steps)
         if n >= 2:
-            theta, grad = self._theta[:n], self._grad[:n]
-            increment = torch.sub(theta[:-1], theta[1:], out=self._work[: n - 1])  # theta_i - theta_{i+1}
-            losses = torch.tensor(self._losses, dtype=torch.float64)
-            self._add_increments(increment, losses[1:] - losses[:-1], grad[:-1])
-            self._theta[0], self._grad[0] = self._theta[n - 1], self._grad[n - 1]
-        self._losses = self._losses[-1:]
+            increments, grads = {}, {}
+            with torch.no_grad():
+                for k, (theta, grad, work) in self._buffers.items():
+                    torch.stack([s[0][k] for s in steps], out=theta[:n])
+                    zero = torch.zeros_like(theta[0])
+                    torch.stack([s[1].get(k, zero) for s in steps[:-1]], out=grad[: n - 1])
+                    increments[k] = torch.sub(theta[: n - 1], theta[1:n], out=work[: n - 1]).reshape(
+                        n - 1, -1
+                    )
+                    grads[k] = grad[: n - 1].reshape(n - 1, -1)
+            losses = torch.tensor([s[2] for s in steps], dtype=torch.float64)
+            self._add_increments(increments, losses[1:] - losses[:-1], grads)
+        self._steps = steps[-1:]
 
     # ----- batched agents: the same increments, vectorised over the tasks -----------------------
     def on_batch_start(self, ctx: BatchStartContext) -> None:
         for task_ctx in ctx.per_task():
             MetaLearner.on_task_start(self, task_ctx)
-        self._previous: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._previous: tuple[Tensors, Tensors, torch.Tensor] | None = None
         self._tasks += len(ctx.tasks)
 
     def on_batch_inner_step(self, ctx: BatchInnerStepContext) -> None:
         rows = len(ctx.tasks)
-        theta = torch.cat([ctx.params[k].detach().reshape(rows, -1) for k in self.init], dim=1)
-        grad = torch.cat([ctx.grads[k].detach().reshape(rows, -1) for k in self.init], dim=1)
+        theta = {k: ctx.params[k].detach().reshape(rows, -1) for k in self.init}
+        grad = {k: ctx.grads[k].detach().reshape(rows, -1) for k in self.init}
         loss = ctx.loss.detach().double()
         if self._previous is not None:
-            self._add_batch_increment(*self._previous, theta, loss)
+            theta0, grad0, loss0 = self._previous
+            self._add_increments({k: theta0[k] - theta[k] for k in theta}, loss - loss0, grad0)
         self._previous = (theta, grad, loss)
 
     def on_batch_end(self, ctx: BatchEndContext) -> None:
         self._previous = None
 
-    def _add_batch_increment(
-        self,
-        theta0: torch.Tensor,
-        grad0: torch.Tensor,
-        loss0: torch.Tensor,
-        theta1: torch.Tensor,
-        loss1: torch.Tensor,
-    ) -> None:
-        """Sum over the tasks of ``scale * ((theta_i - theta_{i+1}) - dL * g_i)`` for one step ``i``."""
-        self._add_increments(theta0 - theta1, loss1 - loss0, grad0)
-
-    def _add_increments(self, increment: torch.Tensor, delta_loss: torch.Tensor, grad: torch.Tensor) -> None:
+    def _add_increments(self, increment: Tensors, delta_loss: torch.Tensor, grad: Tensors) -> None:
         """Add ``sum_i scale_i * (increment_i - dL_i g_i)`` over rows ``i`` (steps, or tasks of one step).
 
         Args:
-            increment: ``theta_i - theta_{i+1}``, one row per pair.
+            increment: ``theta_i - theta_{i+1}`` by parameter name, one row per pair.
             delta_loss: ``L_{i+1} - L_i`` (float64), one per row.
-            grad: ``g_i``, one row per pair.
+            grad: ``g_i`` by parameter name, one row per pair.
         """
         if self.stabilizer:
             delta_loss = -delta_loss.abs()
         if not self.loss_in_distance:
             delta_loss = torch.zeros_like(delta_loss)
         scale = torch.ones_like(delta_loss)
-        if self.norm:
-            length = torch.sqrt(delta_loss.square() + increment.double().square().sum(dim=1))
+        if self.norm:  # one global norm over all meta-learned parameters, in float64
+            squares = sum(
+                torch.linalg.vector_norm(v, dim=1, dtype=torch.float64).square() for v in increment.values()
+            )
+            length = torch.sqrt(delta_loss.square() + squares)
             scale = torch.where(length > 0, 1.0 / length, torch.zeros_like(length))
-        # two matrix-vector products instead of a loop over the rows
-        total = scale.to(grad.dtype) @ increment - (scale * delta_loss).to(grad.dtype) @ grad
-        self._sum = total if self._sum is None else self._sum + total
+        for k, inc in increment.items():  # two matrix-vector products per parameter, not a loop over rows
+            total = scale.to(inc.dtype) @ inc - (scale * delta_loss).to(inc.dtype) @ grad[k]
+            self._sum[k] = self._sum[k] + total if k in self._sum else total
 
     def meta_gradient(self) -> dict[str, torch.Tensor] | None:
-        if self._tasks == 0 or self._sum is None:
+        if self._tasks == 0 or not self._sum:
             return None
-        flat, out = self._sum / self._tasks, {}
-        for name, value in self.init.items():
-            out[name], flat = flat[: value.numel()].reshape(value.shape), flat[value.numel() :]
-        return out
+        return {k: (self._sum[k] / self._tasks).reshape(v.shape) for k, v in self.init.items()}

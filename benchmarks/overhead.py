@@ -4,7 +4,8 @@ Usage:
     python benchmarks/overhead.py --out benchmarks/results/overhead/result.json
 
 Hook-based learners (``"measure": "hook"``) are timed as ``agent.learn`` with the
-learner's hook against ``agent.learn`` without hooks; learners that need the driver
+learner's hook against ``agent.learn`` without hooks, one task per pair (``--repeats``
+passes over the tasks); learners that need the driver
 (CTS's lockstep) or run their own functional inner loop (MAML, the adjoint, iMAML,
 A-MAML) (``"measure": "driver"``) as ``meta_train`` with the learner against
 ``meta_train`` with Scratch. Timings are ratios against the plain run measured in the
@@ -53,10 +54,13 @@ def interleaved(plain_fn, hooked_fn, repeats: int) -> dict:
             hooked.append(hooked_fn())
             plain.append(plain_fn())
     ratios = [h / p for h, p in zip(hooked, plain, strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
     return {
         "plain_s": statistics.median(plain),
         "hooked_s": statistics.median(hooked),
         "ratio_median": statistics.median(ratios),
+        "ratio_q1": quartiles[0],
+        "ratio_q3": quartiles[2],
         "ratio_min": min(ratios),
         "ratio_max": max(ratios),
         "repeats": repeats,
@@ -64,7 +68,13 @@ def interleaved(plain_fn, hooked_fn, repeats: int) -> dict:
 
 
 def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **agent_kwargs) -> dict:
-    """Per-step time of ``agent.learn`` with the algorithm's hook over plain ``agent.learn``."""
+    """Per-step time of ``agent.learn`` with the algorithm's hook over plain ``agent.learn``.
+
+    Pairs are single tasks (the same task, seed and start parameters in both arms, the order
+    alternating), so the machine's drift over seconds hits both arms of a pair alike.
+    """
+    from agents.parameters import copy_into
+
     agent = make_agent(dist, seed=0, **agent_kwargs)
     if algo == "noop":
         from agents.hooks import Hook
@@ -75,14 +85,21 @@ def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **age
         learner = make_meta_learner(algo, dist)
         learner.initialize(agent)
     tasks = dist.sample(np.random.default_rng(0), "train", n_tasks)
+    start = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
     time_learn(agent, tasks[:1], steps, [])  # warm-up
+    calls = iter(range(10**9))
 
-    def hooked() -> float:
-        seconds = time_learn(agent, tasks, steps, [learner])
-        learner.reset_accumulators()
+    def one(hooks: list) -> float:
+        i = next(calls) // 2  # both arms of a pair: the same task and seed
+        copy_into(agent.model, start)
+        t0 = time.perf_counter()
+        agent.learn(tasks[i % n_tasks], steps, hooks=hooks, seed=i)
+        seconds = time.perf_counter() - t0
+        if hooks and i % n_tasks == n_tasks - 1:
+            learner.reset_accumulators()
         return seconds
 
-    plain = interleaved(lambda: time_learn(agent, tasks, steps, []), hooked, repeats)
+    plain = interleaved(lambda: one([]), lambda: one([learner]), repeats * n_tasks)
     return {"algo": algo, "measure": "hook", **plain}
 
 
@@ -139,7 +156,8 @@ def main() -> None:
         for row in results[family]:
             print(
                 f"{family:<15} {row['algo']:<8} ratio {row['ratio_median']:.3f} "
-                f"(min {row['ratio_min']:.3f}, max {row['ratio_max']:.3f})"
+                f"(quartiles {row['ratio_q1']:.3f}-{row['ratio_q3']:.3f}, "
+                f"min {row['ratio_min']:.3f}, max {row['ratio_max']:.3f})"
             )
 
 

@@ -27,14 +27,14 @@ for _shots in (50, 100):
     register(
         f"Synthetic/CosMixture{_shots}shot-v0",
         "metaenvs.synthetic.amaml:CosMixture",
-        kwargs={"shots": _shots, "val": _shots},
-        description=f"A-MAML CosMixture 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test",
+        kwargs={"shots": _shots, "query": _shots},
+        description=f"A-MAML CosMixture 2-D regression, {_shots} shots, {_shots} query, 100 train / 100 test",
     )
     register(
         f"Synthetic/Alpine{_shots}shot-v0",
         "metaenvs.synthetic.amaml:Alpine",
-        kwargs={"shots": _shots, "val": _shots},
-        description=f"A-MAML Alpine 2-D regression, {_shots}shot-{_shots}val, 100 train / 100 test",
+        kwargs={"shots": _shots, "query": _shots},
+        description=f"A-MAML Alpine 2-D regression, {_shots} shots, {_shots} query, 100 train / 100 test",
     )
 register(
     "Synthetic/RotatedHimmelblau-v0",
@@ -50,7 +50,7 @@ for _way, _shot in ((5, 1), (5, 5), (20, 1), (20, 5)):
     register(
         f"Vision/Omniglot{_way}way{_shot}shot-v0",
         "metaenvs.vision.omniglot:OmniglotEpisodes",
-        kwargs={"n_way": _way, "k_shot": _shot, "n_query": 15 if _way == 5 else 5},
+        kwargs={"ways": _way, "shots": _shot, "query": 15 if _way == 5 else 5},
         description=f"Omniglot {_way}-way {_shot}-shot episodes; background/evaluation alphabets; rotations",
     )
 register(

@@ -178,6 +178,9 @@ class TaskDistribution(ABC):
     """Per-algorithm meta-learner settings that this family needs where an algorithm's own defaults do
     not train it (``metaenvs train`` applies and prints them; ``metaenvs info`` lists them), e.g.
     ``{"leap": {"meta_lr": 0.01}}``."""
+    renamed_kwargs: ClassVar[Mapping[str, str]] = {}
+    """Old keyword -> its name now (the glossary's): :func:`metaenvs.make` refuses the old one and
+    names the new one."""
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)

@@ -296,6 +296,13 @@ def make(id: str | TaskSpec, seed: int = 0, **kwargs: Any) -> TaskDistribution:
 
 
 def _check_kwargs(id: str, factory: Any, kwargs: Mapping[str, Any]) -> None:
+    renamed = getattr(factory, "renamed_kwargs", {})
+    old = sorted(k for k in kwargs if k in renamed)
+    if old:
+        raise InvalidArgumentError(
+            f"{id}: {', '.join(f'{k!r} is now {renamed[k]!r}' for k in old)} (one word per concept, see "
+            f"docs/design.md's glossary); pass {', '.join(f'{renamed[k]}=...' for k in old)} instead."
+        )
     params = inspect.signature(factory).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return

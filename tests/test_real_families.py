@@ -122,7 +122,22 @@ def test_episode_classes_split_by_alphabet_with_rotations():
     pic = np.rot90(arrays.images[row, drawers[0]], k=turns)
     assert torch.equal(data.x_train[0, 0], 1.0 - torch.as_tensor(pic.copy(), dtype=torch.float32) / 255.0)
     with pytest.raises(InvalidArgumentError, match="exceeds the 20 drawings"):
-        metaenvs.make("Vision/Omniglot5way1shot-v0", k_shot=10, n_query=15)
+        metaenvs.make("Vision/Omniglot5way1shot-v0", shots=10, query=15)
+
+
+@pytest.mark.parametrize(
+    ("dist_id", "old", "new"),
+    [
+        ("Vision/Omniglot5way1shot-v0", "n_way", "ways"),
+        ("Vision/Omniglot5way1shot-v0", "k_shot", "shots"),
+        ("Vision/Omniglot5way1shot-v0", "n_query", "query"),
+        ("Synthetic/CosMixture50shot-v0", "val", "query"),
+        ("Synthetic/Alpine50shot-v0", "val", "query"),
+    ],
+)
+def test_old_family_keywords_are_refused_naming_the_new_ones(dist_id, old, new):
+    with pytest.raises(InvalidArgumentError, match=f"'{old}' is now '{new}'.*{new}="):
+        metaenvs.make(dist_id, **{old: 5})
 
 
 def test_conv4_shapes_and_errors():

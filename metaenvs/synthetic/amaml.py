@@ -16,7 +16,7 @@ reproduces the code's ``k2 = k1``.
 
 Splits: 100 meta-train and 100 held-out test functions (and 20 validation ones),
 fixed by the distribution's seed. Each task has ``shots`` support points and
-``val`` query points drawn uniformly from the domain, and a dense test grid of
+``query`` query points drawn uniformly from the domain, and a dense test grid of
 ``grid x grid`` points (31 x 31 = 961, the code's meshgrid) on which the score is
 reported. Inputs are standardised with the moments of the uniform domain; targets
 with one scaler (mean and std) fitted on the meta-train functions only, like the
@@ -62,10 +62,12 @@ class AMAMLRegression(SupervisedTaskDistribution):
     """Leap's default SGD meta step of 0.1 (its Omniglot setting) diverges here: the regression losses
     are larger, so is its meta-gradient (norm 41 at the first step on sinusoids); 0.01 trains."""
 
-    def __init__(self, shots: int = 50, val: int = 50, grid: int = 31, seed: int = 0) -> None:
+    renamed_kwargs: ClassVar = {"val": "query"}
+
+    def __init__(self, shots: int = 50, query: int = 50, grid: int = 31, seed: int = 0) -> None:
         super().__init__(seed)
         self.shots = positive_int("shots", shots)
-        self.val = positive_int("val", val)
+        self.query = positive_int("query", query)
         self.grid = positive_int("grid", grid)
         self._y_moments: tuple[float, float] | None = None
 
@@ -83,7 +85,7 @@ class AMAMLRegression(SupervisedTaskDistribution):
         rng = np.random.default_rng(params["data_seed"])
         lo, hi = self.domain
         x_support = rng.uniform(lo, hi, size=(self.shots, 2))
-        x_query = rng.uniform(lo, hi, size=(self.val, 2))
+        x_query = rng.uniform(lo, hi, size=(self.query, 2))
         axis = np.linspace(lo, hi, self.grid)
         x_grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
         f = type(self).function
@@ -148,9 +150,14 @@ class Alpine(AMAMLRegression):
     default_model: ClassVar = {"type": "mlp", "hidden": [32, 32], "activation": "tanh"}
 
     def __init__(
-        self, shots: int = 50, val: int = 50, grid: int = 31, alpine_shared_shift: bool = False, seed: int = 0
+        self,
+        shots: int = 50,
+        query: int = 50,
+        grid: int = 31,
+        alpine_shared_shift: bool = False,
+        seed: int = 0,
     ) -> None:
-        super().__init__(shots=shots, val=val, grid=grid, seed=seed)
+        super().__init__(shots=shots, query=query, grid=grid, seed=seed)
         self.alpine_shared_shift = bool(alpine_shared_shift)
 
     def _draw_params(self, rng: np.random.Generator) -> dict[str, float]:

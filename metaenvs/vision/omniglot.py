@@ -149,9 +149,9 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
     """N-way K-shot Omniglot episodes, classes split by alphabet, rotations as classes.
 
     Args:
-        n_way: Classes per episode.
-        k_shot: Training images per class.
-        n_query: Query (test) images per class.
+        ways: Classes per episode.
+        shots: Training images per class.
+        query: Query images per class.
         rotations: Count each character at 0/90/180/270 degrees as four classes.
         eval_episodes: Size of the fixed val and test splits (drawn with the distribution's seed).
         data_dir: Data folder.
@@ -159,6 +159,7 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
     """
 
     default_model: ClassVar = CONV4
+    renamed_kwargs: ClassVar = {"n_way": "ways", "k_shot": "shots", "n_query": "query"}
     meta_defaults: ClassVar = {
         "leap": {"meta_optimizer": "adam", "meta_lr": 1e-3},
         "reptile": {"meta_lr": 0.1},
@@ -174,21 +175,21 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
 
     def __init__(
         self,
-        n_way: int = 5,
-        k_shot: int = 1,
-        n_query: int = 15,
+        ways: int = 5,
+        shots: int = 1,
+        query: int = 15,
         rotations: bool = True,
         eval_episodes: int = 200,
         data_dir: str | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
-        self.n_way = positive_int("n_way", n_way)
-        self.k_shot = positive_int("k_shot", k_shot)
-        self.n_query = positive_int("n_query", n_query)
-        if self.k_shot + self.n_query > 20:
+        self.ways = positive_int("ways", ways)
+        self.shots = positive_int("shots", shots)
+        self.query = positive_int("query", query)
+        if self.shots + self.query > 20:
             raise InvalidArgumentError(
-                f"k_shot + n_query = {k_shot + n_query} exceeds the 20 drawings of each character."
+                f"shots + query = {shots + query} exceeds the 20 drawings of each character; lower one."
             )
         self.rotations = bool(rotations)
         self.eval_episodes = positive_int("eval_episodes", eval_episodes)
@@ -214,12 +215,12 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
 
     def _sample_params(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
         pool = self.class_pool(split)
-        if self.n_way > len(pool):
+        if self.ways > len(pool):
             raise InvalidArgumentError(
-                f"n_way={self.n_way} exceeds the {len(pool)} classes of split {split!r}."
+                f"ways={self.ways} exceeds the {len(pool)} classes of split {split!r}."
             )
-        classes = pool[rng.choice(len(pool), self.n_way, replace=False)]
-        drawers = [rng.permutation(20)[: self.k_shot + self.n_query].tolist() for _ in classes]
+        classes = pool[rng.choice(len(pool), self.ways, replace=False)]
+        drawers = [rng.permutation(20)[: self.shots + self.query].tolist() for _ in classes]
         return {"classes": classes.tolist(), "drawers": drawers}
 
     def _finite_task(self, split: str, index: int) -> tuple[str, dict[str, Any]]:
@@ -232,14 +233,14 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
         support, query = [], []
         for (row, turns), drawers in zip(task.params["classes"], task.params["drawers"], strict=True):
             pics = np.rot90(images[row, drawers], k=turns, axes=(1, 2))
-            support.append(pics[: self.k_shot])
-            query.append(pics[self.k_shot :])
+            support.append(pics[: self.shots])
+            query.append(pics[self.shots :])
         x_train = to_tensor(np.concatenate(support), invert=True)
         x_test = to_tensor(np.concatenate(query), invert=True)
-        y_train = torch.arange(self.n_way).repeat_interleave(self.k_shot)
-        y_test = torch.arange(self.n_way).repeat_interleave(self.n_query)
+        y_train = torch.arange(self.ways).repeat_interleave(self.shots)
+        y_test = torch.arange(self.ways).repeat_interleave(self.query)
         return SupervisedData(
-            x_train, y_train, x_test, y_test, (1, 28, 28), self.n_way, "cross_entropy", "accuracy"
+            x_train, y_train, x_test, y_test, (1, 28, 28), self.ways, "cross_entropy", "accuracy"
         )
 
     def default_protocol(self) -> Protocol:

@@ -149,7 +149,8 @@ def main() -> None:
             }
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     result = {
-        "command": f"python benchmarks/second_order_cost.py --device {args.device} --ks {args.ks} --repeats {args.repeats}",
+        "command": "python benchmarks/second_order_cost.py "
+        f"--device {args.device} --ks {args.ks} --repeats {args.repeats}",
         "device": device_name,
         "torch": torch.__version__,
         "rows": rows,

@@ -163,7 +163,7 @@ def main() -> None:
         "settings": {
             m: {"algorithm": a, "options": o, "inner_steps": list(k)} for m, (a, o, k) in METHODS.items()
         },
-        "scale": {"meta_steps": args.meta_steps, "meta_batch": 5, "inner_lr": 0.01, "test_users": 100},
+        "scale": {"meta_steps": args.meta_steps, "meta_batch": 5, "inner_lr": 0.01, "test_tasks": 100},
         "table_nrmse_mean_ci95_over_seeds": table,
         "paper": {
             "source": PAPER_SOURCE,

@@ -67,8 +67,8 @@ for _name, _cls in (
         register(
             f"Ratings/{_name}_{_shots}shot{_val}val-v0",
             f"metaenvs.ratings:{_cls}",
-            kwargs={"shots": _shots, "val": _val},
-            description=f"A-MAML ratings: user = task, top-100 items one-hot, {_shots}shot-{_val}val, nRMSE",
+            kwargs={"shots": _shots, "query": _val},
+            description=f"A-MAML ratings: a user per task, top-100 items, {_shots} shots, {_val} query",
         )
 
 from metaenvs.atari import games as _atari  # noqa: E402  (plain lists; ale-py loads on make)

@@ -3,17 +3,17 @@
 Preprocessing, for Jester-1, MovieLens-100K, MovieLens-1M and any ``user,item,rating`` CSV:
 
 1. keep the ``top_items`` (100) most-rated items (ties broken by the smaller item id);
-2. keep the users with at least ``max(min_ratings, shots + val)`` ratings among them (a task
-   needs ``shots`` ratings to adapt on and ``val`` to be scored on; ``min_ratings`` is 20);
-3. hold out ``test_users`` (100) and ``val_users`` (50) users, chosen by the seed; the rest
+2. keep the users with at least ``max(min_ratings, shots + query)`` ratings among them (a task
+   needs ``shots`` ratings to adapt on and ``query`` to be scored on; ``min_ratings`` is 20);
+3. hold out ``test_tasks`` (100) and ``val_tasks`` (50) users, chosen by the seed; the rest
    are the meta-train users;
 4. the input is the one-hot code of the item (``top_items`` wide); the target is the rating
    z-scored with **one** scaler (mean and std) fitted on the meta-train users' ratings.
 
 Each task draws, with a generator seeded by (seed, user) and recorded in its params as ``draw_seed``
 (with the scaler's ``y_mean`` / ``y_std``, so a task's params alone decide its data), ``shots``
-support ratings and ``val`` other ratings: the agent learns on the support set and is scored on the val set
-(which is also the query set meta-learners use for their outer loss on train users).
+support ratings and ``query`` other ratings: the agent learns on the support set and is scored on the
+query set (which is also the set meta-learners use for their outer loss on train users).
 
 **Metric** ``nrmse``: the RMSE of the z-scored ratings, i.e. ``RMSE / std`` in rating units,
 where ``std`` is the meta-train scaler's. A-MAML's released code fits its one
@@ -44,11 +44,11 @@ class RatingsDistribution(SupervisedTaskDistribution):
 
     Args:
         shots: Support ratings per user (the agent learns on these).
-        val: Scored ratings per user.
+        query: Scored ratings per user (the query set).
         top_items: Keep this many most-rated items.
-        min_ratings: Fewest ratings among those items a user needs (raised to ``shots + val``).
-        test_users: Held-out users.
-        val_users: Validation users.
+        min_ratings: Fewest ratings among those items a user needs (raised to ``shots + query``).
+        test_tasks: Held-out users.
+        val_tasks: Validation users.
         data_dir: Data folder.
         seed: Chooses the held-out users and each task's support/val draw.
     """
@@ -61,24 +61,26 @@ class RatingsDistribution(SupervisedTaskDistribution):
     0.20 on 6 users) but turns indefinite for a user within 50 meta steps (conjugate gradient refuses
     it); at ``reg=5`` the smallest eigenvalue at the start is 0.74."""
 
+    renamed_kwargs: ClassVar = {"val": "query", "test_users": "test_tasks", "val_users": "val_tasks"}
+
     def __init__(
         self,
         shots: int = 10,
-        val: int = 15,
+        query: int = 15,
         top_items: int = 100,
         min_ratings: int = 20,
-        test_users: int = 100,
-        val_users: int = 50,
+        test_tasks: int = 100,
+        val_tasks: int = 50,
         data_dir: str | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
         self.shots = positive_int("shots", shots)
-        self.val = positive_int("val", val)
+        self.query = positive_int("query", query)
         self.top_items = positive_int("top_items", top_items)
-        self.min_ratings = max(positive_int("min_ratings", min_ratings), self.shots + self.val)
-        self.test_users = positive_int("test_users", test_users)
-        self.val_users = positive_int("val_users", val_users)
+        self.min_ratings = max(positive_int("min_ratings", min_ratings), self.shots + self.query)
+        self.test_tasks = positive_int("test_tasks", test_tasks)
+        self.val_tasks = positive_int("val_tasks", val_tasks)
         self.data_dir = data_dir
         self._prepared: dict[str, Any] | None = None
 
@@ -99,17 +101,17 @@ class RatingsDistribution(SupervisedTaskDistribution):
         for u, it, r in zip(users.tolist(), items.tolist(), values.tolist(), strict=True):
             by_user.setdefault(u, {})[item_index[it]] = r  # a repeated (user, item) keeps the last
         eligible = sorted(u for u, rs in by_user.items() if len(rs) >= self.min_ratings)
-        needed = self.test_users + self.val_users + 1
+        needed = self.test_tasks + self.val_tasks + 1
         if len(eligible) < needed:
             raise DataError(
                 f"{self.id}: only {len(eligible)} users have {self.min_ratings}+ ratings among the top "
-                f"{self.top_items} items; {needed} are needed. Lower test_users/val_users or min_ratings."
+                f"{self.top_items} items; {needed} are needed. Lower test_tasks/val_tasks or min_ratings."
             )
         order = np.random.default_rng(derive_seed(self.seed, "users")).permutation(len(eligible))
         chosen = [eligible[i] for i in order]
         splits = {
-            "test": sorted(chosen[: self.test_users]),
-            "val": sorted(chosen[self.test_users : needed - 1]),
+            "test": sorted(chosen[: self.test_tasks]),
+            "val": sorted(chosen[self.test_tasks : needed - 1]),
             "train": sorted(chosen[needed - 1 :]),
         }
         train_ratings = np.array([r for u in splits["train"] for r in by_user[u].values()])
@@ -143,7 +145,7 @@ class RatingsDistribution(SupervisedTaskDistribution):
             raise InvalidArgumentError(f"User {task.params['user']!r} is not among {self.id}'s users.")
         items = np.array(sorted(user_ratings))
         rng = np.random.default_rng(int(task.params["draw_seed"]))  # the task's params decide its data
-        picked = items[rng.permutation(len(items))[: self.shots + self.val]]
+        picked = items[rng.permutation(len(items))[: self.shots + self.query]]
         mean, std = float(task.params["y_mean"]), float(task.params["y_std"])
         x = torch.nn.functional.one_hot(torch.as_tensor(picked), self.top_items).to(torch.float32)
         y = torch.tensor([(user_ratings[int(i)] - mean) / std for i in picked], dtype=torch.float32)[:, None]
@@ -199,14 +201,14 @@ class RatingsCSV(RatingsDistribution):
         delimiter: str = ",",
         header: bool | None = None,
         shots: int = 10,
-        val: int = 15,
+        query: int = 15,
         top_items: int = 100,
         min_ratings: int = 20,
-        test_users: int = 100,
-        val_users: int = 50,
+        test_tasks: int = 100,
+        val_tasks: int = 50,
         seed: int = 0,
     ) -> None:
-        super().__init__(shots, val, top_items, min_ratings, test_users, val_users, None, seed)
+        super().__init__(shots, query, top_items, min_ratings, test_tasks, val_tasks, None, seed)
         self.path, self.delimiter, self.header = str(path), delimiter, header
 
     def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

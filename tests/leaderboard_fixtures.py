@@ -28,9 +28,9 @@ TINY_JESTER = "Test/TinyJester-v0"
 def tiny_ids():
     """Register the tiny distributions for the module, and remove them afterwards."""
     metaenvs.register(
-        TINY_SINUSOID, "metaenvs.synthetic.sinusoid:SinusoidRegression", {"n_test": 4, "n_val": 2}
+        TINY_SINUSOID, "metaenvs.synthetic.sinusoid:SinusoidRegression", {"test_tasks": 4, "val_tasks": 2}
     )
-    metaenvs.register(TINY_JESTER, "metaenvs.ratings:Jester1", {"test_users": 2, "val_users": 2})
+    metaenvs.register(TINY_JESTER, "metaenvs.ratings:Jester1", {"test_tasks": 2, "val_tasks": 2})
     yield TINY_SINUSOID, TINY_JESTER
     for key in (TINY_SINUSOID, TINY_JESTER):
         metaenvs.registry.pop(key, None)

@@ -12,7 +12,7 @@ from pathlib import Path
 MODULE = """
 import metaenvs
 metaenvs.register("{id}", "metaenvs.synthetic.sinusoid:SinusoidRegression",
-                  kwargs={{"n_test": 4}}, description="a user's own distribution")
+                  kwargs={{"test_tasks": 4}}, description="a user's own distribution")
 """
 
 

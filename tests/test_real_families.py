@@ -133,6 +133,11 @@ def test_episode_classes_split_by_alphabet_with_rotations():
         ("Vision/Omniglot5way1shot-v0", "n_query", "query"),
         ("Synthetic/CosMixture50shot-v0", "val", "query"),
         ("Synthetic/Alpine50shot-v0", "val", "query"),
+        ("Synthetic/Sinusoid-v0", "test_points", "query"),
+        ("Synthetic/Sinusoid-v0", "n_test", "test_tasks"),
+        ("Control/CartPolePhysics-v0", "n_val", "val_tasks"),
+        ("Ratings/Jester1_10shot15val-v0", "val", "query"),
+        ("Ratings/Jester1_10shot15val-v0", "test_users", "test_tasks"),
     ],
 )
 def test_old_family_keywords_are_refused_naming_the_new_ones(dist_id, old, new):
@@ -214,7 +219,7 @@ def test_ratings_preprocessing_follows_the_protocol(id):
     assert mean == pytest.approx(table.rating[train_mask].mean(), rel=1e-12)
     assert std == pytest.approx(table.rating[train_mask].std(), rel=1e-12)
     data = dist.tasks("test")[0].load()
-    assert data.x_train.shape == (dist.shots, 100) and data.x_test.shape == (dist.val, 100)
+    assert data.x_train.shape == (dist.shots, 100) and data.x_test.shape == (dist.query, 100)
     assert torch.equal(data.x_train.sum(dim=1), torch.ones(dist.shots))
 
 
@@ -258,7 +263,7 @@ def test_ratings_csv_registration(tmp_path, scratch_registry):
     dist = metaenvs.make("Mine/Ratings-v0")
     check_task_distribution(dist)
     assert dist.tasks("test")[0].params["user"].startswith("u")
-    too_many = metaenvs.make("Mine/Ratings-v0", shots=30, val=30)
+    too_many = metaenvs.make("Mine/Ratings-v0", shots=30, query=30)
     with pytest.raises(DataError, match=r"only .* users have 60\+ ratings"):
         too_many.tasks("test")
     with pytest.raises(InvalidArgumentError, match="does not accept 'foo'"):

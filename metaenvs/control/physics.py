@@ -29,8 +29,8 @@ class PhysicsVaried(RLTaskDistribution):
     Subclasses set :attr:`env_id`, :attr:`ranges` and implement :meth:`apply`.
 
     Args:
-        n_val: Number of fixed validation tasks.
-        n_test: Number of fixed held-out test tasks.
+        val_tasks: Number of fixed validation tasks.
+        test_tasks: Number of fixed held-out test tasks.
         budget: Protocol budget in env timesteps.
         seed: Fixes the validation and test tasks.
     """
@@ -38,15 +38,16 @@ class PhysicsVaried(RLTaskDistribution):
     env_id: ClassVar[str]
     ranges: ClassVar[Mapping[str, Mapping[str, Interval]]]  # param -> split -> (low, high)
     protocol_agent: ClassVar[Mapping[str, Any]]
+    renamed_kwargs: ClassVar = {"n_val": "val_tasks", "n_test": "test_tasks"}
 
-    def __init__(self, n_val: int = 5, n_test: int = 10, budget: int = 25_000, seed: int = 0) -> None:
+    def __init__(self, val_tasks: int = 5, test_tasks: int = 10, budget: int = 25_000, seed: int = 0) -> None:
         super().__init__(seed)
-        self.n_val = positive_int("n_val", n_val)
-        self.n_test = positive_int("n_test", n_test)
+        self.val_tasks = positive_int("val_tasks", val_tasks)
+        self.test_tasks = positive_int("test_tasks", test_tasks)
         self.budget = positive_int("budget", budget)
 
     def _split_sizes(self) -> dict[str, int | None]:
-        return {"train": None, "val": self.n_val, "test": self.n_test}
+        return {"train": None, "val": self.val_tasks, "test": self.test_tasks}
 
     def _draw(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
         return {name: float(rng.uniform(*by_split[split])) for name, by_split in sorted(self.ranges.items())}

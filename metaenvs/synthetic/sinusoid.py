@@ -28,9 +28,9 @@ class SinusoidRegression(SupervisedTaskDistribution):
 
     Args:
         shots: Training points per task (K).
-        test_points: Held-out points per task the score is measured on.
-        n_val: Number of fixed validation functions.
-        n_test: Number of fixed held-out test functions.
+        query: Query points per task (the outer loss and the score).
+        val_tasks: Number of fixed validation functions.
+        test_tasks: Number of fixed held-out test functions.
         seed: Fixes the validation and test functions.
     """
 
@@ -42,17 +42,19 @@ class SinusoidRegression(SupervisedTaskDistribution):
     system -3.1), 3 at ``reg=2``, 1 at ``reg=5`` (-0.05) and none at ``reg=10`` (smallest 0.32), so
     10 (``tests/test_second_order.py`` checks it; CG refuses an indefinite system while training)."""
 
+    renamed_kwargs: ClassVar = {"test_points": "query", "n_val": "val_tasks", "n_test": "test_tasks"}
+
     def __init__(
-        self, shots: int = 10, test_points: int = 100, n_val: int = 50, n_test: int = 100, seed: int = 0
+        self, shots: int = 10, query: int = 100, val_tasks: int = 50, test_tasks: int = 100, seed: int = 0
     ) -> None:
         super().__init__(seed)
         self.shots = positive_int("shots", shots)
-        self.test_points = positive_int("test_points", test_points)
-        self.n_val = positive_int("n_val", n_val)
-        self.n_test = positive_int("n_test", n_test)
+        self.query = positive_int("query", query)
+        self.val_tasks = positive_int("val_tasks", val_tasks)
+        self.test_tasks = positive_int("test_tasks", test_tasks)
 
     def _split_sizes(self) -> dict[str, int | None]:
-        return {"train": None, "val": self.n_val, "test": self.n_test}
+        return {"train": None, "val": self.val_tasks, "test": self.test_tasks}
 
     @staticmethod
     def _draw(rng: np.random.Generator) -> dict[str, Any]:
@@ -73,7 +75,7 @@ class SinusoidRegression(SupervisedTaskDistribution):
         task = self.check_task(task)
         p = task.params
         rng = np.random.default_rng(p["data_seed"])
-        x = rng.uniform(*X_RANGE, size=(self.shots + self.test_points, 1))
+        x = rng.uniform(*X_RANGE, size=(self.shots + self.query, 1))
         y = p["amplitude"] * np.sin(x - p["phase"])
         xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
         k = self.shots

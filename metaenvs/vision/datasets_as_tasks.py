@@ -137,8 +137,7 @@ class ImageFolderTasks(SupervisedTaskDistribution):
 
     Args:
         root: The folder of task folders.
-        test_tasks: Task folder names held out; ``None`` lets the seed choose ``n_test`` of them.
-        n_test: Held-out tasks when ``test_tasks`` is ``None``.
+        test_tasks: The held-out tasks: their folder names, or how many the seed chooses.
         test_per_class: Images per class kept for scoring (the rest train), chosen by the seed.
         image_size: Side images are resized to.
         channels: 1 (grey) or 3 (RGB).
@@ -146,12 +145,12 @@ class ImageFolderTasks(SupervisedTaskDistribution):
     """
 
     default_model: ClassVar = {"type": "conv4", "channels": 64}
+    renamed_kwargs: ClassVar = {"n_test": "test_tasks"}
 
     def __init__(
         self,
         root: str,
-        test_tasks: Sequence[str] | None = None,
-        n_test: int = 1,
+        test_tasks: Sequence[str] | int = 1,
         test_per_class: int = 5,
         image_size: int = 28,
         channels: int = 1,
@@ -175,9 +174,9 @@ class ImageFolderTasks(SupervisedTaskDistribution):
                     f"{self.test_per_class} images each; found { {c: len(f) for c, f in classes.items()} }."
                 )
         names = sorted(self.layout)
-        if test_tasks is None:
+        if isinstance(test_tasks, int) and not isinstance(test_tasks, bool):
             rng = np.random.default_rng(derive_seed(seed, "image-folder-test"))
-            test = choose_disjoint(rng, names, [positive_int("n_test", n_test)])[0]
+            test = choose_disjoint(rng, names, [positive_int("test_tasks", test_tasks)])[0]
         else:
             test = list(test_tasks)
             missing = [t for t in test if t not in self.layout]

@@ -1,7 +1,7 @@
-"""The one Hessian-vector product and the one conjugate gradient, for one task or a stacked batch.
+"""The one conjugate gradient, for one system or a stack of them (one per task).
 
-Used by the second-order learners on the trajectories of :mod:`agents.functional`: the exact
-adjoint and A-MAML apply Hessians along a trajectory, iMAML solves ``(I + H/reg) v = g`` with CG.
+iMAML solves ``(I + H/reg) v = g`` with it, ``H`` a Hessian map from the one HVP,
+:func:`agents.functional.linearization`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 
-from agents.functional import linearization
-from agents.task_data import LossFn, Params
+from agents.task_data import Params
 from metaenvs.errors import IndefiniteSystemError
 
 
@@ -22,15 +21,6 @@ def task_dot(a: Params, b: Params, batched: bool) -> torch.Tensor:
     if not batched:
         return sum((a[k] * b[k]).sum() for k in a)
     return sum((a[k] * b[k]).flatten(1).sum(1) for k in a)
-
-
-def hessian_at(loss: LossFn, at: Any, x: torch.Tensor, y: torch.Tensor, batched: bool) -> Callable:
-    """The Hessian of ``loss`` at ``at`` (per task if stacked) as a linear map ``vector -> H @ vector``.
-
-    Linearized once (:func:`~agents.functional.linearization`): several products at one point cost one
-    gradient plus one backward each (A-MAML's Heun adjoint applies each grid point's twice).
-    """
-    return linearization(loss, at, x, y, batched)[2]
 
 
 @dataclass

@@ -222,9 +222,8 @@ class SupervisedAgent:
         def on_step_end(step: int, params: Any, state: Any) -> None:
             hook.on_step_end(StepEndContext(self, task, step, params, live))
 
-        start = {
-            k: v.detach().clone() for k, v in self.model.named_parameters()
-        }  # owned by the loop (snapshots)
+        # owned by the loop: hooks keep its step tensors as snapshots; copy_into below writes the model
+        start = {k: v.detach().clone() for k, v in self.model.named_parameters()}
         trajectory = yield from inner_steps(
             self.loss_function(batch.loss), start, batch, steps, optimizer,
             on_step=on_step, on_step_end=on_step_end, state=state,

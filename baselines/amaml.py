@@ -25,9 +25,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.curvature import hessian_at
 from agents.curves import LearningCurve
-from agents.functional import gradient_of
+from agents.functional import gradient_of, linearization
 from agents.task_data import Params, TaskBatch, check_losses, per_task
 from baselines.second_order import SecondOrderLearner
 from metaenvs.errors import NonFiniteError
@@ -157,7 +156,7 @@ class AMAML(SecondOrderLearner):
 
         def field(u: torch.Tensor) -> Any:
             """``v -> (H(u) + prox) v``, linearized once at ``u``."""
-            hessian = hessian_at(flat_loss, u, batch.x_train, batch.y_train, batched)
+            hessian = linearization(flat_loss, u, batch.x_train, batch.y_train, batched)[2]
             return (lambda v: hessian(v) + self.prox * v) if self.prox else hessian
 
         lam = gradient(states[-1], batch.x_query, batch.y_query)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agents.curvature import CGInfo, conjugate_gradient, hessian_at
+from agents.curvature import CGInfo, conjugate_gradient
+from agents.functional import linearization
 from agents.task_data import Params, TaskBatch
 from baselines.second_order import SecondOrderLearner, curves_of
 from metaenvs.validation import non_negative_float, positive_float, positive_int
@@ -78,7 +79,7 @@ class IMAML(SecondOrderLearner):
         u = inner.params
         f = agent.loss_function(batch.loss)
         rhs = self.query_gradient(agent, batch, u)
-        hessian = hessian_at(f, u, batch.x_train, batch.y_train, batch.batched)  # linearized once
+        hessian = linearization(f, u, batch.x_train, batch.y_train, batch.batched)[2]  # linearized once
 
         def matvec(v: Params) -> Params:
             hv = hessian(v)

@@ -16,6 +16,7 @@ hits both; torch uses one thread.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -87,7 +88,7 @@ def hook_overhead(dist, algo: str, steps: int, n_tasks: int, repeats: int, **age
     tasks = dist.sample(np.random.default_rng(0), "train", n_tasks)
     start = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
     time_learn(agent, tasks[:1], steps, [])  # warm-up
-    calls = iter(range(10**9))
+    calls = itertools.count()
 
     def one(hooks: list) -> float:
         i = next(calls) // 2  # both arms of a pair: the same task and seed

@@ -47,6 +47,7 @@ from agents.sb3_hooks import (
     EpisodeRecorder,
     GradientStepEvents,
     LossTap,
+    SuccessRecorder,
     check_gradient_events,
     resolve_policy_kwargs,
 )
@@ -195,8 +196,31 @@ class ActorCritic:
         }
 
     def set_parameters(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        """Write an initialization (all parameters or a named subset) into the policy."""
+        """Write an initialization (all parameters or a named subset) into the policy.
+
+        Raises:
+            IncompatibleAgentError: If the initialization was made for other observation or action
+                shapes, naming both.
+        """
+        theirs = self._shapes_of(tensors)
+        mine = self._shapes_of(dict(self.model.named_parameters()))
+        for what, index in (("observations", 0), ("actions", 1)):
+            if theirs[index] is not None and mine[index] is not None and theirs[index] != mine[index]:
+                raise IncompatibleAgentError(
+                    f"The initialization was made for {what} of shape ({theirs[index]},) but this agent's "
+                    f"tasks have {what} of shape ({mine[index]},) (observation space "
+                    f"{self.observation_space}, action space {self.action_space}); meta-train an "
+                    "initialization on this distribution, or evaluate it on the one it was made for."
+                )
         copy_into(self.model, tensors)
+
+    def _shapes_of(self, tensors: Mapping[str, torch.Tensor]) -> tuple[int | None, int | None]:
+        """(flat observation size, action size) an MLP policy's parameters imply (``None``: not there)."""
+        weights = [f"{layer}.weight" for layer in self._input_layers()]
+        first = next((name for name in weights if name in tensors), None)
+        obs = int(tensors[first].shape[1]) if first is not None else None
+        act = int(tensors["action_net.weight"].shape[0]) if "action_net.weight" in tensors else None
+        return obs, act
 
     @torch.no_grad()
     def reset(self, seed: int) -> None:
@@ -370,6 +394,10 @@ class ActorCritic:
     def evaluate(self, task: Task, seed: int = 0, curve: LearningCurve | None = None) -> dict[str, float]:
         """Mean and std of the undiscounted return over :attr:`eval_episodes` episodes.
 
+        Where the env reports an episode's success (``info["is_success"]`` at its last step, SB3's
+        convention; Meta-World's tasks set it when ``info["success"]`` held at any step), the scores
+        also hold ``success_rate``, the fraction of those episodes that succeeded.
+
         New deterministic episodes, or with ``eval_mode="training"`` the last episodes of the run
         whose ``curve`` (what :meth:`learn` returned) is given: the score belongs to that run, never
         to hidden state (an error if no episode finished within its budget).
@@ -384,9 +412,18 @@ class ActorCritic:
                 returns = recorded_returns(self.model, vec_env, self.eval_episodes)
                 mean, std = float(np.mean(returns)), float(np.std(returns))
             else:
+                successes = SuccessRecorder()
                 mean, std = evaluate_policy(
-                    self.model, vec_env, n_eval_episodes=self.eval_episodes, deterministic=True, warn=False
+                    self.model,
+                    vec_env,
+                    n_eval_episodes=self.eval_episodes,
+                    deterministic=True,
+                    warn=False,
+                    callback=successes,
                 )
         finally:
             vec_env.close()
-        return {"return": float(mean), "return_std": float(std)}
+        scores = {"return": float(mean), "return_std": float(std)}
+        if not own and successes.flags:  # the env reports success (Meta-World): the rate of its episodes
+            scores["success_rate"] = successes.rate(self.eval_episodes)
+        return scores

@@ -20,6 +20,8 @@ class LearningCurve:
         steps: x values.
         values: y values.
         losses: Loss of every optimizer step (RL agents; supervised curves are losses already).
+        successes: 1.0 or 0.0 per recorded episode, where the env reports success (Meta-World):
+            aligned with ``steps`` / ``values``; empty otherwise.
     """
 
     task_id: str
@@ -28,6 +30,7 @@ class LearningCurve:
     steps: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    successes: list[float] = field(default_factory=list)
 
     def append(self, step: float, value: float) -> None:
         self.steps.append(step)
@@ -51,6 +54,7 @@ class LearningCurve:
             "steps": list(self.steps),
             "values": list(self.values),
             "losses": list(self.losses),
+            **({"successes": list(self.successes)} if self.successes else {}),
         }
 
     @classmethod
@@ -58,6 +62,7 @@ class LearningCurve:
         return cls(
             **{k: data[k] for k in ("task_id", "x_unit", "y_name", "steps", "values")},
             losses=list(data.get("losses", [])),
+            successes=list(data.get("successes", [])),
         )
 
 

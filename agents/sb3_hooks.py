@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -89,7 +90,29 @@ class EpisodeRecorder(BaseCallback):
         for info in self.locals["infos"]:
             if "episode" in info:
                 self.curve.append(self.num_timesteps, float(info["episode"]["r"]))
+                if "is_success" in info:
+                    self.curve.successes.append(float(info["is_success"]))
         return True
+
+
+class SuccessRecorder:
+    """``evaluate_policy`` callback: every counted episode's ``info["is_success"]`` at its last step."""
+
+    def __init__(self) -> None:
+        self.flags: list[bool] = []
+
+    def __call__(self, local: Mapping[str, Any], _globals: Mapping[str, Any]) -> None:
+        if local["done"] and "is_success" in local["info"]:
+            self.flags.append(bool(local["info"]["is_success"]))
+
+    def rate(self, episodes: int) -> float:
+        """Fraction of the first ``episodes`` episodes that succeeded."""
+        if len(self.flags) < episodes:
+            raise InvalidArgumentError(
+                f"The env reported success for {len(self.flags)} of {episodes} evaluation episodes; an env "
+                "that reports info['is_success'] must report it at the end of every episode."
+            )
+        return float(np.mean(self.flags[:episodes]))
 
 
 class GradientStepEvents:

@@ -72,6 +72,7 @@ for _name, _cls in (
         )
 
 from metaenvs.atari import games as _atari  # noqa: E402  (plain lists; ale-py loads on make)
+from metaenvs.metaworld.names import ML1_ENVS as _ML1_ENVS  # noqa: E402  (plain names; metaworld loads on make)
 
 register(
     "Atari/LeapPool-v0",
@@ -99,4 +100,25 @@ register(
     "metaenvs.atari.distribution:AtariGames",
     kwargs={"train": [g for g in _atari.ATARI_57 if g not in _atari.HELD_OUT], "test": list(_atari.HELD_OUT)},
     description="The Atari-57 benchmark games; Breakout and SpaceInvaders held out",
+)
+
+# Meta-World v3 (the `metaworld` extra): each id's version follows Meta-World's env version.
+for _env in _ML1_ENVS:
+    register(
+        f"MetaWorld/ML1-{_env}",
+        "metaenvs.metaworld.distribution:MetaWorldML",
+        kwargs={"benchmark": "ML1", "env_name": _env},
+        description=f"Meta-World ML1 {_env}: 50 train goals, 10 of its held-out goals (seeded by Meta-World)",
+    )
+register(
+    "MetaWorld/ML10-v3",
+    "metaenvs.metaworld.distribution:MetaWorldML",
+    kwargs={"benchmark": "ML10"},
+    description="Meta-World ML10: 10 train classes x 50 goals; 5 held-out classes x 2 goals",
+)
+register(
+    "MetaWorld/ML45-v3",
+    "metaenvs.metaworld.distribution:MetaWorldML",
+    kwargs={"benchmark": "ML45"},
+    description="Meta-World ML45: 45 train classes x 50 goals; 5 held-out classes x 2 goals",
 )

@@ -271,6 +271,15 @@ class TaskDistribution(ABC):
         spec["kwargs"] = {k: v for k, v in spec["kwargs"].items() if k not in LOCATION_KWARGS}
         return sha256_json({"spec": spec, "splits": splits})
 
+    def recorded_split_hash(self) -> tuple[str, str] | None:
+        """``(split hash, what it was computed with)`` the suite recorded for this registered id at seed 0.
+
+        ``None`` (the default) where nothing outside the suite decides the splits. Families whose tasks
+        come from another library (Meta-World) record the hashes that library's version gave, and
+        :func:`metaenvs.testing.check_task_distribution` fails when the installed one gives others.
+        """
+        return None
+
     # ----- tasks from elsewhere ---------------------------------------------------
     def check_task(self, task: Task) -> Task:
         """Return ``task`` bound to this distribution, or raise if it came from another one."""

@@ -28,7 +28,7 @@ from metaenvs.errors import EntryPointError, InvalidArgumentError, RegistrationE
 if TYPE_CHECKING:
     from metaenvs.core import TaskDistribution
 
-ID_PATTERN = re.compile(r"^(?P<family>[A-Za-z][\w.]*)/(?P<name>[A-Za-z][\w.+]*?)(?:-v(?P<version>\d+))?$")
+ID_PATTERN = re.compile(r"^(?P<family>[A-Za-z][\w.]*)/(?P<name>[A-Za-z][\w.+-]*?)(?:-v(?P<version>\d+))?$")
 ENTRY_POINT_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 

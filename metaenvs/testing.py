@@ -35,12 +35,21 @@ def check_task_distribution(dist: TaskDistribution, n_sample: int = 3, rollout_s
     different generator seeds give different batches; disjoint splits; JSON round
     trips of spec, tasks and protocol; data shapes and names (supervised) or
     Gymnasium's ``check_env`` (every task's env, including the contextual bandit of
-    supervised tasks).
+    supervised tasks); for families whose tasks come from another library, the split hash
+    recorded with the version the suite was made with (:meth:`TaskDistribution.recorded_split_hash`).
 
     Raises:
         ConformanceError: Naming the first broken rule.
     """
     _check_declarations(dist)
+    recorded = dist.recorded_split_hash()
+    if recorded is not None and recorded[0] != dist.split_hash():
+        _fail(
+            dist,
+            f"its split hash {dist.split_hash()[:16]}... differs from the one recorded with {recorded[1]} "
+            f"({recorded[0][:16]}...): the installed version gives other tasks; results and board entries "
+            "made with the recorded version do not apply to it.",
+        )
     twin = make(dist.spec, seed=dist.seed) if dist.id in registry else None
     for split, size in dist.splits.items():
         first = dist.sample(np.random.default_rng(0), split, n_sample)

@@ -17,6 +17,7 @@ from metaenvs.errors import (
     IncompatibleAgentError,
     InvalidArgumentError,
     MissingDependencyError,
+    RecipeError,
 )
 
 metaworld = pytest.importorskip("metaworld")
@@ -277,3 +278,61 @@ def test_an_initialization_for_other_spaces_is_refused_naming_both_shapes(reach)
     head = {"action_net.weight": pendulum.model.action_net.weight.detach().clone()}
     with pytest.raises(IncompatibleAgentError, match=r"actions of shape \(1,\).*shape \(4,\)"):
         agent.set_parameters(head)
+
+
+def test_rl2_carries_its_hidden_state_across_a_trial_and_is_recorded_as_custom(tmp_path):
+    from agents.rl2 import RL2, TrialEnv
+    from metaenvs.evaluation import evaluate
+
+    metaenvs.register(
+        TINY,
+        "metaenvs.metaworld.distribution:MetaWorldML",
+        kwargs={"benchmark": "ML1", "env_name": "reach-v3", "test_tasks_per_class": 1, "budget": 500},
+    )
+    try:
+        dist = metaenvs.make(TINY)
+        task = dist.tasks("test")[0]
+        trial = TrialEnv(lambda _rng: task, episodes=2)
+        obs, _ = trial.reset(seed=0)
+        assert obs.shape == (39 + 4 + 2,) and obs[-2:].tolist() == [0.0, 0.0]
+        ends = []
+        for t in range(1000):
+            obs, reward, terminated, truncated, info = trial.step(np.full(4, 0.5, dtype=np.float32))
+            assert obs[-2] == pytest.approx(reward / 10, rel=1e-6) and not terminated
+            if "trial_episode" in info:
+                ends.append((t, truncated, obs[-1]))
+        assert ends == [(499, False, 1.0), (999, True, 1.0)]  # one Gymnasium episode = the whole trial
+        trial.close()
+
+        agent = RL2.for_protocol(dist, seed=0, n_envs=2, algo_kwargs={"n_steps": 250, "batch_size": 250})
+        assert agent.episodes_per_trial == 1 + 3  # the budget's episode, then the 3 scored ones
+        before = {k: v.clone() for k, v in agent.model.state_dict().items()}
+        history = agent.meta_train(dist, 1000, seed=0)
+        assert history.values and any(
+            not torch_equal(before[k], v) for k, v in agent.model.state_dict().items()
+        )
+        with pytest.raises(InvalidArgumentError, match="train split"):
+            agent.meta_train(dist, 500, split="test")
+        with pytest.raises(IncompatibleAgentError, match="hidden state"):
+            agent.learn(task, 500, hooks=[Hook()])
+        with pytest.raises(InvalidArgumentError, match="pass the curve"):
+            agent.evaluate(task)
+        init = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
+        with pytest.raises(RecipeError, match="custom=True"):
+            evaluate(agent, dist, init=init)
+        one_seed = dist.protocol.customised(seeds=(3,))  # the default run affords one seed, twice
+        first = evaluate(agent, dist, init=init, protocol=one_seed, custom=True)
+        again = evaluate(agent, dist, init=init, protocol=one_seed, custom=True)
+        assert first.protocol["name"] == "custom" and first.protocol["budget"] == 500
+        assert [r["scores"] for r in first.records] == [
+            r["scores"] for r in again.records
+        ]  # bitwise, from seeds
+        assert all(0.0 <= r["final"] <= 1.0 for r in first.records)
+    finally:
+        metaenvs.registry.pop(TINY, None)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -260,10 +260,7 @@ def main() -> None:
     for dist_id in [args.dist] if args.dist else config["dists"]:
         record = run(dist_id, config, root / dist_id.split("/")[-1], not args.no_progress)
         brief = {
-            algo: {
-                s: {k: (v[k]["iqm"], v[k]["iqm_ci95"]) for k in KEYS if k in v}
-                for s, v in r.items()
-            }
+            algo: {s: {k: (v[k]["iqm"], v[k]["iqm_ci95"]) for k in KEYS if k in v} for s, v in r.items()}
             for algo, r in record["summary"].items()
         }
         print(dist_id, json.dumps(brief, indent=1))

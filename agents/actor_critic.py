@@ -49,6 +49,7 @@ from agents.sb3_hooks import (
     LossTap,
     SuccessRecorder,
     check_gradient_events,
+    check_init_spaces,
     resolve_policy_kwargs,
 )
 from agents.vec_env import GymnasiumVecEnv, recorded_returns, records_episodes
@@ -202,25 +203,8 @@ class ActorCritic:
             IncompatibleAgentError: If the initialization was made for other observation or action
                 shapes, naming both.
         """
-        theirs = self._shapes_of(tensors)
-        mine = self._shapes_of(dict(self.model.named_parameters()))
-        for what, index in (("observations", 0), ("actions", 1)):
-            if theirs[index] is not None and mine[index] is not None and theirs[index] != mine[index]:
-                raise IncompatibleAgentError(
-                    f"The initialization was made for {what} of shape ({theirs[index]},) but this agent's "
-                    f"tasks have {what} of shape ({mine[index]},) (observation space "
-                    f"{self.observation_space}, action space {self.action_space}); meta-train an "
-                    "initialization on this distribution, or evaluate it on the one it was made for."
-                )
+        check_init_spaces(self, tensors)
         copy_into(self.model, tensors)
-
-    def _shapes_of(self, tensors: Mapping[str, torch.Tensor]) -> tuple[int | None, int | None]:
-        """(flat observation size, action size) an MLP policy's parameters imply (``None``: not there)."""
-        weights = [f"{layer}.weight" for layer in self._input_layers()]
-        first = next((name for name in weights if name in tensors), None)
-        obs = int(tensors[first].shape[1]) if first is not None else None
-        act = int(tensors["action_net.weight"].shape[0]) if "action_net.weight" in tensors else None
-        return obs, act
 
     @torch.no_grad()
     def reset(self, seed: int) -> None:

@@ -167,3 +167,32 @@ def check_gradient_events(algo: Any, fired: int, timesteps: int) -> None:
         "inside train()?), so no meta-learner could see its inner steps. Use the SB3 version the suite "
         "was tested with (pyproject.toml)."
     )
+
+
+def _implied_sizes(agent: ActorCritic, tensors: Mapping[str, torch.Tensor]) -> tuple[int | None, int | None]:
+    """(flat observation size, action size) an MLP policy's parameters imply (``None``: not among them)."""
+    weights = [f"{layer}.weight" for layer in agent._input_layers()]
+    first = next((name for name in weights if name in tensors), None)
+    obs = int(tensors[first].shape[1]) if first is not None else None
+    act = int(tensors["action_net.weight"].shape[0]) if "action_net.weight" in tensors else None
+    return obs, act
+
+
+def check_init_spaces(agent: ActorCritic, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Refuse an initialization made for other observation or action shapes than ``agent``'s, naming both."""
+    theirs = _implied_sizes(agent, tensors)
+    mine = _implied_sizes(agent, dict(agent.model.named_parameters()))
+    adapted = (agent.adapt_input_layer, agent.adapt_action_head)  # those layers are the task's own
+    for what, index in (("observations", 0), ("actions", 1)):
+        if (
+            not adapted[index]
+            and theirs[index] is not None
+            and mine[index] is not None
+            and theirs[index] != mine[index]
+        ):
+            raise IncompatibleAgentError(
+                f"The initialization was made for {what} of shape ({theirs[index]},) but this agent's "
+                f"tasks have {what} of shape ({mine[index]},) (observation space "
+                f"{agent.observation_space}, action space {agent.action_space}); meta-train an "
+                "initialization on this distribution, or evaluate it on the one it was made for."
+            )

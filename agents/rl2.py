@@ -140,6 +140,7 @@ class RL2:
         self.algo_kwargs = dict(algo_kwargs or {"n_steps": 500, "batch_size": 500, "learning_rate": 3e-4})
         self.device = device
         self.task_observation_space, self.action_space = observation_space, action_space
+        self._open: tuple[LearningCurve, _Trial] | None = None
         size = int(np.prod(observation_space.shape)) + int(np.prod(action_space.shape)) + 2
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.reset(seed)
@@ -219,29 +220,13 @@ class RL2:
         vec.close()
         return curve
 
-    def _trial(self, task: Task, adapt_steps: int, eval_episodes: int, seed: int) -> list[dict[str, float]]:
-        """One trial on ``task``: ``adapt_steps`` timesteps sampling actions, then ``eval_episodes``
-        episodes acting on the policy's mean; every episode's return, success and end step."""
+    def _open_trial(self, task: Task, adapt_steps: int, seed: int) -> _Trial:
         if adapt_steps % self.episode_length:
             raise InvalidArgumentError(
                 f"steps must be whole episodes of {self.episode_length}, got {adapt_steps}."
             )
         adapt = adapt_steps // self.episode_length
-        env = TrialEnv(lambda _rng: task, adapt + eval_episodes, cache=1)
-        episodes, state, start, t = [], None, np.ones((1,), dtype=bool), 0
-        try:
-            obs, _ = env.reset(seed=derive_seed(seed, 3) % 2**31)
-            with scoped_global_seed(derive_seed(seed, 4)), torch.no_grad():
-                while len(episodes) < adapt + eval_episodes:
-                    deterministic = len(episodes) >= adapt
-                    action, state = self.model.predict(obs[None], state, start, deterministic=deterministic)
-                    obs, _, _, _, info = env.step(action[0])
-                    start, t = np.zeros((1,), dtype=bool), t + 1
-                    if "trial_episode" in info:
-                        episodes.append({**info["trial_episode"], "step": float(t)})
-        finally:
-            env.close()
-        return episodes
+        return _Trial(self.model, task, adapt, adapt + self.eval_episodes, seed)
 
     def learn(self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0) -> LearningCurve:
         """One trial of ``task`` for ``steps`` timesteps: the hidden state adapts, no gradient step."""
@@ -250,26 +235,75 @@ class RL2:
                 "RL² adapts in its hidden state and takes no gradient steps on a task: hooks (Leap, Reptile, "
                 "...) have nothing to see; meta-train it with RL2.meta_train."
             )
+        trial = self._open_trial(task, positive_int("steps", steps), seed)
         curve = LearningCurve(task.id, "timestep", "episode_return")
-        for episode in self._trial(task, positive_int("steps", steps), 0, seed):
+        for episode in trial.adapt():
             curve.append(episode["step"], episode["r"])
             curve.successes.append(episode["success"])
+        if self._open is not None:
+            self._open[1].close()
+        self._open = (curve, trial)  # evaluate(curve=curve) goes on with this very trial
         return curve
 
     def evaluate(self, task: Task, seed: int = 0, curve: LearningCurve | None = None) -> dict[str, float]:
-        """Replay the trial of ``curve`` (what :meth:`learn` returned) and score the episodes after it."""
+        """Score the episodes that follow the adaptation trial of ``curve`` (what :meth:`learn` returned).
+
+        The trial goes on where :meth:`learn` left it; for a curve of an earlier run, the trial is
+        replayed from ``seed`` first (the same bits: every draw comes from the seed).
+        """
         if curve is None or curve.task_id != task.id or not curve.steps:
             raise InvalidArgumentError(
                 f"RL² scores the episodes after an adaptation trial: pass the curve learn() returned for "
                 f"task {task.id!r}, as evaluate(task, seed, curve=curve)."
             )
-        episodes = self._trial(task, int(curve.steps[-1]), self.eval_episodes, seed)[-self.eval_episodes :]
+        if self._open is not None and self._open[0] is curve:
+            trial, self._open = self._open[1], None
+        else:
+            trial = self._open_trial(task, int(curve.steps[-1]), seed)
+            trial.adapt()
+        try:
+            episodes = trial.score()
+        finally:
+            trial.close()
         returns = [e["r"] for e in episodes]
         return {
             "success_rate": float(np.mean([e["success"] for e in episodes])),
             "return": float(np.mean(returns)),
             "return_std": float(np.std(returns)),
         }
+
+
+class _Trial:
+    """One trial of one task: ``adapt`` episodes sampling actions, then the rest on the policy's mean."""
+
+    def __init__(self, model: Any, task: Task, adapt: int, episodes: int, seed: int) -> None:
+        self.model, self.n_adapt, self.n_episodes, self.seed = model, adapt, episodes, seed
+        self.env = TrialEnv(lambda _rng: task, episodes, cache=1)
+        self.obs, _ = self.env.reset(seed=derive_seed(seed, 3) % 2**31)
+        self.state, self.start, self.t = None, np.ones((1,), dtype=bool), 0
+
+    def _run(self, episodes: int, deterministic: bool) -> list[dict[str, float]]:
+        done: list[dict[str, float]] = []
+        with torch.no_grad():
+            while len(done) < episodes:
+                action, self.state = self.model.predict(self.obs[None], self.state, self.start, deterministic)
+                self.obs, _, _, _, info = self.env.step(action[0])
+                self.start, self.t = np.zeros((1,), dtype=bool), self.t + 1
+                if "trial_episode" in info:
+                    done.append({**info["trial_episode"], "step": float(self.t)})
+        return done
+
+    def adapt(self) -> list[dict[str, float]]:
+        """The adaptation episodes (actions sampled from the seed)."""
+        with scoped_global_seed(derive_seed(self.seed, 4)):
+            return self._run(self.n_adapt, deterministic=False)
+
+    def score(self) -> list[dict[str, float]]:
+        """The scored episodes after adaptation (the policy's mean action: no draw)."""
+        return self._run(self.n_episodes - self.n_adapt, deterministic=True)
+
+    def close(self) -> None:
+        self.env.close()
 
 
 class TrialRecorder(BaseCallback):

@@ -317,6 +317,10 @@ def test_rl2_carries_its_hidden_state_across_a_trial_and_is_recorded_as_custom(t
             agent.learn(task, 500, hooks=[Hook()])
         with pytest.raises(InvalidArgumentError, match="pass the curve"):
             agent.evaluate(task)
+        curve = agent.learn(task, 500, seed=2)
+        went_on = agent.evaluate(task, seed=2, curve=curve)  # the trial learn() left open
+        replayed = agent.evaluate(task, seed=2, curve=curve)  # replayed from the seed
+        assert went_on == replayed and len(curve.successes) == 1
         init = {k: v.detach().clone() for k, v in agent.model.named_parameters()}
         with pytest.raises(RecipeError, match="custom=True"):
             evaluate(agent, dist, init=init)

@@ -152,7 +152,11 @@ def main() -> None:
         "n_envs": args.n_envs,
         "env_steps": args.env_steps,
         "agent_steps": args.agent_steps,
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_1_5_15min": list(os.getloadavg()),  # other work on the machine during the run
+        },
         "torch_threads": torch.get_num_threads(),
         "rounds": rounds,
         "steps_per_second": {

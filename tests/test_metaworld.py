@@ -126,13 +126,15 @@ def test_same_seed_gives_bitwise_identical_observations_rewards_and_success(reac
         return out
 
     assert trace(5) == trace(5)
-    envs_a, envs_b = task.make_vector_env(2), task.make_vector_env(2)
+    envs_a, envs_b = task.make_vector_env(2), task.make_vector_env(2, asynchronous=True)
     obs_a, _ = envs_a.reset(seed=3)
     obs_b, _ = envs_b.reset(seed=3)
-    assert obs_a.tobytes() == obs_b.tobytes()
+    assert obs_a.tobytes() == obs_b.tobytes()  # sync and async (worker processes) agree
     for _ in range(50):
         action = np.full((2, 4), 0.3, dtype=np.float32)
         assert envs_a.step(action)[0].tobytes() == envs_b.step(action)[0].tobytes()
+    envs_a.close()
+    envs_b.close()
 
 
 def told(env, obs):

@@ -9,6 +9,7 @@ split is the first ``test_tasks_per_class`` goals of every test class, as Meta-W
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -136,6 +137,30 @@ class MetaWorldML(RLTaskDistribution):
 
     # ----- envs -----------------------------------------------------------------------------------
     def make_env(self, task: Task, render_mode: str | None = None) -> gym.Env:
+        cls, mw_task = self._env_parts(task)
+        env = MetaWorldTaskEnv(cls, mw_task, render_mode=render_mode)
+        if [float(v) for v in env.env._last_rand_vec] != list(task.params["rand_vec"]):
+            env.close()
+            raise WrongDistributionError(
+                f"Task {task.id!r}: Meta-World {metaworld_version()} sets another goal than the task "
+                f"records; its split was made with another Meta-World version."
+            )
+        return env
+
+    def make_vector_env(self, task: Task, num_envs: int, asynchronous: bool = False) -> gym.vector.VectorEnv:
+        """``num_envs`` copies of the task in Gymnasium's ``SyncVectorEnv`` or ``AsyncVectorEnv``.
+
+        Each copy is built from the task's Meta-World class and task, so that an asynchronous worker
+        does not rebuild the benchmark (ML45 takes about 30 s); the goal is checked here once.
+        """
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs <= 0:
+            raise InvalidArgumentError(f"num_envs must be a positive int, got {num_envs!r}.")
+        self.make_env(task).close()
+        fns = [functools.partial(MetaWorldTaskEnv, *self._env_parts(task))] * num_envs
+        return gym.vector.AsyncVectorEnv(fns) if asynchronous else gym.vector.SyncVectorEnv(fns)
+
+    def _env_parts(self, task: Task) -> tuple[type, Any]:
+        """Meta-World's env class and task for ``task`` (checked to belong to this distribution)."""
         task = self.check_task(task)
         bench = self._benchmark()
         name, index = task.params["class"], int(task.params["goal_index"])
@@ -144,15 +169,7 @@ class MetaWorldML(RLTaskDistribution):
             if task.split == "train"
             else (bench.test_classes, bench.test_tasks)
         )
-        mw_task = [t for t in mw_tasks if t.env_name == name][index]
-        env = MetaWorldTaskEnv(classes[name], mw_task, render_mode=render_mode)
-        if [float(v) for v in env.env._last_rand_vec] != list(task.params["rand_vec"]):
-            env.close()
-            raise WrongDistributionError(
-                f"Task {task.id!r}: Meta-World {metaworld_version()} sets another goal than the task "
-                f"records; its split was made with another Meta-World version."
-            )
-        return env
+        return classes[name], [t for t in mw_tasks if t.env_name == name][index]
 
     def default_protocol(self) -> Protocol:
         scale = SCALES[self.scale]

@@ -306,7 +306,9 @@ def test_rl2_carries_its_hidden_state_across_a_trial_and_is_recorded_as_custom(t
         assert ends == [(499, False, 1.0), (999, True, 1.0)]  # one Gymnasium episode = the whole trial
         trial.close()
 
-        agent = RL2.for_protocol(dist, seed=0, n_envs=2, algo_kwargs={"n_steps": 250, "batch_size": 250})
+        agent = RL2.for_protocol(
+            dist, seed=0, n_envs=2, algo_kwargs={"n_steps": 250, "batch_size": 250, "n_epochs": 2}
+        )
         assert agent.episodes_per_trial == 1 + 3  # the budget's episode, then the 3 scored ones
         before = {k: v.clone() for k, v in agent.model.state_dict().items()}
         history = agent.meta_train(dist, 1000, seed=0)

@@ -55,5 +55,19 @@ entry $SINUSOID maml 300 69e1d9d464589e08b816990f257a3b260f66bc7304e97d490fa4a23
 scratch $JESTER
 entry $JESTER reptile 100 b219033202f39ac535d883a26b6106cba3bd3fc8459e9ac15efaf8ce459cd227
 entry $JESTER maml 100 6842c369c5e35c937b7023150f6dbe4f6f9ebb509cd63081dd01df2cfb59cf16
+# Meta-World (opt in with METAWORLD=1: about an hour per distribution on one core): the result files that
+# `python benchmarks/metaworld.py --config cpu --dist D` writes (it meta-trains with baselines.meta_train
+# and evaluates under the official protocol, recording its command), submitted with their initializations.
+# RL²'s results are a custom protocol and are not submitted.
+if [[ ${METAWORLD:-0} == 1 ]]; then
+  for dist in MetaWorld/ML1-reach-v3 MetaWorld/ML10-v3; do
+    dir=benchmarks/results/metaworld/cpu/${dist#MetaWorld/}
+    [[ -f $dir/result.json ]] || python benchmarks/metaworld.py --config cpu --dist "$dist" --no-progress
+    for algo in scratch reptile leap mtl; do
+      if [[ $algo == scratch ]]; then submit "$dir/eval_${algo}_0.json" "$dist"
+      else submit "$dir/eval_${algo}_0.json" "$dist" --init "$dir/runs/${algo}_0/init.safetensors"; fi
+    done
+  done
+fi
 for id in "${TO_VERIFY[@]}"; do metaenvs board verify "$id" --board "$BOARD" --no-progress; done
 metaenvs board show --board "$BOARD"

@@ -12,9 +12,10 @@ build its data (:meth:`Task.load`) or its Gymnasium env (:meth:`Task.make_env`).
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,71 +24,14 @@ import numpy as np
 from metaenvs.errors import InvalidArgumentError, WrongDistributionError
 from metaenvs.protocol import Protocol, canonical_json, sha256_json
 from metaenvs.registration import TaskSpec
+from metaenvs.supervised_data import SupervisedData
 
 if TYPE_CHECKING:
     import gymnasium as gym
-    import torch
 
 SPLITS = ("train", "val", "test")
 LOCATION_KWARGS = ("data_dir",)
 """Spec kwargs that say where data lives, not what it is: left out of the split hash."""
-
-
-@dataclass(frozen=True)
-class SupervisedData:
-    """What a supervised task loads: tensors plus the names of its loss and metric.
-
-    Attributes:
-        x_train: Inputs the agent learns from, shape ``(n_train, *input_shape)``.
-        y_train: Targets for ``x_train``.
-        x_test: Held-out inputs of the same task (query / validation set).
-        y_test: Targets for ``x_test``.
-        input_shape: Shape of one input.
-        n_outputs: Width of the model's output (classes for classification).
-        loss: Name of the training loss in :mod:`metaenvs.metrics`.
-        metric: Name of the reported score in :mod:`metaenvs.metrics`.
-        x_query: Optional query (validation) inputs that meta-learners use for their outer loss;
-            when absent, the query set is the test set.
-        y_query: Targets for ``x_query``.
-    """
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    input_shape: tuple[int, ...]
-    n_outputs: int
-    loss: str
-    metric: str
-    x_query: torch.Tensor | None = None
-    y_query: torch.Tensor | None = None
-
-    def query(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, y)`` of the query set: the dedicated one if the task has it, else the test set."""
-        if self.x_query is None or self.y_query is None:
-            return self.x_test, self.y_test
-        return self.x_query, self.y_query
-
-    def to(self, dtype: torch.dtype, device: str | torch.device | None = None) -> SupervisedData:
-        """Cast floating-point tensors to ``dtype`` (labels stay integer) and move all to ``device``."""
-
-        def cast(t: torch.Tensor | None) -> torch.Tensor | None:
-            if t is None:
-                return None
-            return t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
-
-        return SupervisedData(
-            cast(self.x_train),
-            cast(self.y_train),
-            cast(self.x_test),
-            cast(self.y_test),
-            self.input_shape,
-            self.n_outputs,
-            self.loss,
-            self.metric,
-            cast(self.x_query),
-            cast(self.y_query),
-        )
 
 
 @dataclass(frozen=True)
@@ -346,10 +290,18 @@ class TaskDistribution(ABC):
         """``num_envs`` copies of :meth:`make_env` in a vector env; see :meth:`Task.make_vector_env`."""
         import gymnasium as gym
 
-        if not isinstance(num_envs, int) or num_envs <= 0:
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs <= 0:
             raise InvalidArgumentError(f"num_envs must be a positive int, got {num_envs!r}.")
-        fns = [lambda: self.make_env(task)] * num_envs
+        fns = [self.env_factory(task)] * num_envs
         return gym.vector.AsyncVectorEnv(fns) if asynchronous else gym.vector.SyncVectorEnv(fns)
+
+    def env_factory(self, task: Task) -> Callable[[], gym.Env]:
+        """What each copy of :meth:`make_vector_env` calls (an async worker unpickles and calls it).
+
+        The default calls :meth:`make_env`; a family whose distribution is costly to rebuild in a worker
+        returns something lighter (Meta-World: the task's env class and task).
+        """
+        return functools.partial(self.make_env, task)
 
     def normalize_score(self, task: Task, score: float) -> float | None:
         """The protocol's normalised score of a raw ``score`` on ``task``; ``None`` if it has none.

@@ -10,6 +10,7 @@ split is the first ``test_tasks_per_class`` goals of every test class, as Meta-W
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -99,15 +100,11 @@ class MetaWorldML(RLTaskDistribution):
     def _task_lists(self) -> dict[str, list[tuple[str, int, list[float]]]]:
         """split -> [(class, goal index, goal vector)], in Meta-World's order."""
         if self._lists is None:
-            bench = self._benchmark()
             lists: dict[str, list[tuple[str, int, list[float]]]] = {}
-            for split, classes, mw_tasks, per_class in (
-                ("train", bench.train_classes, bench.train_tasks, None),
-                ("test", bench.test_classes, bench.test_tasks, self.test_tasks_per_class),
-            ):
+            for split, per_class in (("train", None), ("test", self.test_tasks_per_class)):
                 rows = []
-                for name, env_cls in classes.items():
-                    own = [t for t in mw_tasks if t.env_name == name][:per_class]
+                for name, env_cls in self._classes(split).items():
+                    own = self._class_tasks(split, name)[:per_class]
                     rows += [(name, i, goal) for i, goal in enumerate(goal_vectors(env_cls, own))]
                 lists[split] = rows
             self._lists = lists
@@ -123,8 +120,7 @@ class MetaWorldML(RLTaskDistribution):
     @property
     def classes(self) -> dict[str, list[str]]:
         """split -> Meta-World's class names, in its order."""
-        bench = self._benchmark()
-        return {"train": list(bench.train_classes), "test": list(bench.test_classes)}
+        return {split: list(self._classes(split)) for split in ("train", "test")}
 
     def recorded_split_hash(self) -> tuple[str, str] | None:
         """The split hash :data:`metaenvs.metaworld.hashes.RECORDED_WITH` gave this id at seed 0."""
@@ -147,29 +143,30 @@ class MetaWorldML(RLTaskDistribution):
             )
         return env
 
-    def make_vector_env(self, task: Task, num_envs: int, asynchronous: bool = False) -> gym.vector.VectorEnv:
-        """``num_envs`` copies of the task in Gymnasium's ``SyncVectorEnv`` or ``AsyncVectorEnv``.
-
-        Each copy is built from the task's Meta-World class and task, so that an asynchronous worker
-        does not rebuild the benchmark (ML45 takes about 30 s); the goal is checked here once.
-        """
-        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs <= 0:
-            raise InvalidArgumentError(f"num_envs must be a positive int, got {num_envs!r}.")
+    def env_factory(self, task: Task) -> Callable[[], gym.Env]:
+        """Builds a copy from the task's Meta-World class and task, so that an asynchronous worker does
+        not rebuild the benchmark (ML45 takes about 30 s); the goal is checked here, once."""
         self.make_env(task).close()
-        fns = [functools.partial(MetaWorldTaskEnv, *self._env_parts(task))] * num_envs
-        return gym.vector.AsyncVectorEnv(fns) if asynchronous else gym.vector.SyncVectorEnv(fns)
+        return functools.partial(MetaWorldTaskEnv, *self._env_parts(task))
 
     def _env_parts(self, task: Task) -> tuple[type, Any]:
         """Meta-World's env class and task for ``task`` (checked to belong to this distribution)."""
         task = self.check_task(task)
+        name = task.params["class"]
+        return self._classes(task.split)[name], self._class_tasks(task.split, name)[
+            int(task.params["goal_index"])
+        ]
+
+    def _classes(self, split: str) -> Any:
         bench = self._benchmark()
-        name, index = task.params["class"], int(task.params["goal_index"])
-        classes, mw_tasks = (
-            (bench.train_classes, bench.train_tasks)
-            if task.split == "train"
-            else (bench.test_classes, bench.test_tasks)
-        )
-        return classes[name], [t for t in mw_tasks if t.env_name == name][index]
+        return bench.train_classes if split == "train" else bench.test_classes
+
+    def _class_tasks(self, split: str, name: str) -> list[Any]:
+        """The benchmark's tasks of class ``name`` in ``split``, in Meta-World's order."""
+        bench = self._benchmark()
+        return [
+            t for t in (bench.train_tasks if split == "train" else bench.test_tasks) if t.env_name == name
+        ]
 
     def default_protocol(self) -> Protocol:
         scale = SCALES[self.scale]

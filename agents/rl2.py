@@ -22,17 +22,23 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.curves import LearningCurve
 from agents.hooks import Capabilities, Hook
 from agents.parameters import copy_into
+from agents.sb3_hooks import EpisodeRecorder
 from metaenvs.core import Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError, require
 from metaenvs.seeding import derive_seed, scoped_global_seed
 from metaenvs.validation import positive_int
 
 REWARD_SCALE = 10.0
+
+
+def trial_observation_space(observation_space: gym.Space, action_space: gym.Space) -> gym.spaces.Box:
+    """What RL² observes: a task's flat observation, then the previous action, reward / 10 and done."""
+    size = int(np.prod(observation_space.shape)) + int(np.prod(action_space.shape)) + 2
+    return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
 
 class TrialEnv(gym.Env):
@@ -49,11 +55,9 @@ class TrialEnv(gym.Env):
         self.draw, self.episodes, self.cache = draw, positive_int("episodes", episodes), cache
         self._envs: OrderedDict[str, gym.Env] = OrderedDict()
         probe = draw(np.random.default_rng(0)).make_env()
-        inner_obs, self.inner_action_space = probe.observation_space, probe.action_space
+        self.observation_space = trial_observation_space(probe.observation_space, probe.action_space)
+        self.action_space = probe.action_space
         probe.close()
-        size = int(np.prod(inner_obs.shape)) + int(np.prod(self.inner_action_space.shape)) + 2
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
-        self.action_space = self.inner_action_space
         self._env: gym.Env | None = None
 
     def _open(self, task: Task) -> gym.Env:
@@ -73,21 +77,20 @@ class TrialEnv(gym.Env):
         self.task = self.draw(self.np_random)
         self._env = self._open(self.task)
         obs, _ = self._env.reset(seed=int(self.np_random.integers(2**31)))
-        self._episode, self._return = 0, 0.0
+        self._episode, self._return, self._length = 0, 0.0, 0
         return self._obs(obs, np.zeros(self.action_space.shape), 0.0, False), {"task_id": self.task.id}
 
     def step(self, action: np.ndarray):
         action = np.clip(np.asarray(action, dtype=np.float32), self.action_space.low, self.action_space.high)
         obs, reward, terminated, truncated, inner = self._env.step(action)
-        self._return += float(reward)
+        self._return, self._length = self._return + float(reward), self._length + 1
         ended = bool(terminated or truncated)
         info: dict[str, Any] = {"task_id": self.task.id}
-        if ended:  # the task env's any-step success of the episode (Meta-World's rule)
-            info["trial_episode"] = {
-                "r": self._return,
-                "success": float(bool(inner.get("is_success", False))),
-            }
-            self._episode, self._return = self._episode + 1, 0.0
+        if ended:  # an episode of the task ends inside the trial: reported as SB3's Monitor reports one,
+            # with the task env's any-step success (Meta-World's rule)
+            info["episode"] = {"r": self._return, "l": self._length}
+            info["is_success"] = bool(inner.get("is_success", False))
+            self._episode, self._return, self._length = self._episode + 1, 0.0, 0
             if self._episode < self.episodes:
                 obs, _ = self._env.reset()
         last = ended and self._episode == self.episodes
@@ -141,8 +144,7 @@ class RL2:
         self.device = device
         self.task_observation_space, self.action_space = observation_space, action_space
         self._open: tuple[LearningCurve, _Trial] | None = None
-        size = int(np.prod(observation_space.shape)) + int(np.prod(action_space.shape)) + 2
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+        self.observation_space = trial_observation_space(observation_space, action_space)
         self.reset(seed)
 
     @classmethod
@@ -216,7 +218,7 @@ class RL2:
             self.model.optimizer = throwaway.optimizer_class(
                 self.model.parameters(), lr=algo.lr_schedule(1), **throwaway.optimizer_kwargs
             )
-            algo.learn(total_timesteps=timesteps, callback=TrialRecorder(curve))
+            algo.learn(total_timesteps=timesteps, callback=EpisodeRecorder(curve))
         vec.close()
         return curve
 
@@ -289,8 +291,10 @@ class _Trial:
                 action, self.state = self.model.predict(self.obs[None], self.state, self.start, deterministic)
                 self.obs, _, _, _, info = self.env.step(action[0])
                 self.start, self.t = np.zeros((1,), dtype=bool), self.t + 1
-                if "trial_episode" in info:
-                    done.append({**info["trial_episode"], "step": float(self.t)})
+                if "episode" in info:
+                    done.append(
+                        {"r": info["episode"]["r"], "success": float(info["is_success"]), "step": self.t}
+                    )
         return done
 
     def adapt(self) -> list[dict[str, float]]:
@@ -304,18 +308,3 @@ class _Trial:
 
     def close(self) -> None:
         self.env.close()
-
-
-class TrialRecorder(BaseCallback):
-    """Appends every finished trial episode's return and success to a curve (SB3 callback)."""
-
-    def __init__(self, curve: LearningCurve) -> None:
-        super().__init__()
-        self.curve = curve
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "trial_episode" in info:
-                self.curve.append(self.num_timesteps, info["trial_episode"]["r"])
-                self.curve.successes.append(info["trial_episode"]["success"])
-        return True

@@ -301,7 +301,7 @@ def test_rl2_carries_its_hidden_state_across_a_trial_and_is_recorded_as_custom(t
         for t in range(1000):
             obs, reward, terminated, truncated, info = trial.step(np.full(4, 0.5, dtype=np.float32))
             assert obs[-2] == pytest.approx(reward / 10, rel=1e-6) and not terminated
-            if "trial_episode" in info:
+            if "episode" in info:  # an episode of the task ended inside the trial
                 ends.append((t, truncated, obs[-1]))
         assert ends == [(499, False, 1.0), (999, True, 1.0)]  # one Gymnasium episode = the whole trial
         trial.close()

@@ -293,7 +293,11 @@ class _Trial:
                 self.start, self.t = np.zeros((1,), dtype=bool), self.t + 1
                 if "episode" in info:
                     done.append(
-                        {"r": info["episode"]["r"], "success": float(info["is_success"]), "step": self.t}
+                        {
+                            "r": info["episode"]["r"],
+                            "success": float(info["is_success"]),
+                            "step": float(self.t),
+                        }
                     )
         return done
 

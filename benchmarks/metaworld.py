@@ -16,8 +16,8 @@ the run seeds. For each distribution, learner and run seed the script
 2. evaluates the initialization under the distribution's official protocol
    (:func:`metaenvs.evaluation.evaluate`: every held-out task x every protocol seed, PPO for the
    protocol's budget, then its evaluation episodes), writing the result file the board takes;
-3. aggregates success rate and return over tasks x seeds with the IQM and a stratified-bootstrap 95%
-   CI (:func:`metaenvs.aggregates.stratified_bootstrap_ci`), and averages the held-out training
+3. aggregates success rate and return over tasks x seeds with the IQM, the mean and bootstrap 95%
+   CI, the board's statistic (:func:`metaenvs.aggregates.summarize`), and averages the held-out training
    curves (success of each training episode, against env steps).
 
 Writes ``<dist>/eval_<algo>_<seed>.json``, ``<dist>/result.json`` and ``<dist>/curves.png``. The
@@ -43,7 +43,7 @@ import metaenvs
 from agents import make_agent
 from agents.rl2 import RL2
 from baselines import make_meta_learner, meta_train
-from metaenvs.aggregates import stratified_bootstrap_ci
+from metaenvs.aggregates import summarize
 from metaenvs.evaluation import evaluate
 from metaenvs.io import load_initialization, save_initialization, write_json_atomic
 
@@ -134,23 +134,24 @@ def idle(dist) -> dict:
     return out
 
 
-def summarise(per_task: dict[str, list[float]], seed: int) -> dict:
-    out = {"n": sum(len(v) for v in per_task.values())}
-    for stat in ("iqm", "mean"):
-        estimate, low, high = stratified_bootstrap_ci(
-            per_task, stat, rng=np.random.default_rng(seed), resample_tasks=True
-        )
-        out[stat], out[f"{stat}_ci95"] = estimate, [low, high]
-    return out
+def summarise(per_task: dict[str, list[float]], metric: str = "success_rate") -> dict:
+    """The board's aggregates (:func:`metaenvs.aggregates.summarize`: IQM and mean with 95% CIs of a
+    bootstrap over tasks, then runs) of ``task -> [score per seed]``."""
+    records = [
+        {"task_id": task, "seed": seed, "final": float(value)}
+        for task, values in per_task.items()
+        for seed, value in enumerate(values)
+    ]
+    return summarize(records, metric=metric, higher_is_better=True, resample_tasks=True)
 
 
-def aggregate(result: dict, key: str, seed: int) -> dict:
-    """IQM and mean with stratified-bootstrap 95% CIs of one score over tasks x seeds."""
+def aggregate(result: dict, key: str) -> dict:
+    """:func:`summarise` of one score of a result file (``final``: the protocol metric), per task too."""
     per_task: dict[str, list[float]] = {}
     for record in result["records"]:
         value = record["final"] if key == "final" else record["scores"][key]
         per_task.setdefault(record["task_id"], []).append(float(value))
-    out = summarise(per_task, seed)
+    out = summarise(per_task, result["protocol"]["metric"] if key == "final" else key)
     out["per_task_mean"] = {task: float(np.mean(v)) for task, v in sorted(per_task.items())}
     return out
 
@@ -210,8 +211,8 @@ def run(dist_id: str, config: dict, out: Path, progress: bool) -> dict:
             result = held_out(dist, config, algo, seed, init, out / f"eval_{algo}_{seed}.json", progress)
             timings[f"{algo}_{seed}"] = {"meta_train_s": t1 - t0, "evaluate_s": time.perf_counter() - t1}
             summary.setdefault(algo, {})[seed] = {
-                "success_rate": aggregate(result, "final", seed),
-                "return": aggregate(result, "return", seed),
+                "success_rate": aggregate(result, "final"),
+                "return": aggregate(result, "return"),
                 "init": init,
                 "protocol": result["protocol"]["name"],
                 "protocol_hash": result["protocol_hash"],
@@ -219,9 +220,9 @@ def run(dist_id: str, config: dict, out: Path, progress: bool) -> dict:
             }
             if algo != "rl2":
                 zero = cached(out / f"zero_shot_{algo}_{seed}.json", lambda init=init: zero_shot(dist, init))
-                summary[algo][seed]["success_rate_without_adaptation"] = summarise(zero, seed)
+                summary[algo][seed]["success_rate_without_adaptation"] = summarise(zero)
             curves[f"{algo}_{seed}"] = {f: mean_curve(result, f, grid) for f in ("successes", "values")}
-    summary["idle"] = {0: {"success_rate": summarise(cached(out / "idle.json", lambda: idle(dist)), 0)}}
+    summary["idle"] = {0: {"success_rate": summarise(cached(out / "idle.json", lambda: idle(dist)))}}
     steps = 0 if config.get("meta_steps") is None else config["meta_steps"] * config["meta_batch"]
     meta_steps = steps * config.get("inner_steps", dist.protocol.budget)
     record = {
@@ -260,7 +261,7 @@ def main() -> None:
     for dist_id in [args.dist] if args.dist else config["dists"]:
         record = run(dist_id, config, root / dist_id.split("/")[-1], not args.no_progress)
         brief = {
-            algo: {s: {k: (v[k]["iqm"], v[k]["iqm_ci95"]) for k in KEYS if k in v} for s, v in r.items()}
+            algo: {s: {k: (v[k]["mean"], v[k]["iqm"]) for k in KEYS if k in v} for s, v in r.items()}
             for algo, r in record["summary"].items()
         }
         print(dist_id, json.dumps(brief, indent=1))

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # annotations only: `import metaenvs` must not import torch (the CLI checks first)
+    import torch
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ from agents.supervised import SupervisedAgent
 def make_agent(dist: Any, seed: int = 0, **overrides: Any) -> Any:
     """Build the agent a distribution's protocol prescribes (supervised or actor-critic)."""
     if dist.kind == "rl":
+        if dist.protocol.agent.get("type") == "native_actor_critic":
+            from agents.native import NativeActorCritic
+
+            return NativeActorCritic.for_distribution(dist, seed=seed, **overrides)
         from agents.actor_critic import ActorCritic
 
         return ActorCritic.for_distribution(dist, seed=seed, **overrides)
@@ -23,6 +27,10 @@ def __getattr__(name: str) -> Any:  # ActorCritic imports SB3; load it on first 
         from agents.actor_critic import ActorCritic
 
         return ActorCritic
+    if name == "NativeActorCritic":
+        from agents.native import NativeActorCritic
+
+        return NativeActorCritic
     raise AttributeError(name)
 
 
@@ -32,6 +40,7 @@ __all__ = [
     "Hook",
     "InnerStepContext",
     "LearningCurve",
+    "NativeActorCritic",
     "SupervisedAgent",
     "TaskEndContext",
     "TaskStartContext",

@@ -31,7 +31,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 from torch import nn
 
-from agents.curves import LearningCurve
+from agents.curves import LearningCurve, training_score
 from agents.hooks import (
     Capabilities,
     Hook,
@@ -347,26 +347,6 @@ class ActorCritic:
         hook.on_task_end(TaskEndContext(self, task, params, curve, None))
         return curve
 
-    def _training_score(self, task: Task, curve: LearningCurve | None) -> dict[str, float]:
-        if curve is None or curve.task_id != task.id:
-            raise InvalidArgumentError(
-                "eval_mode='training' scores the training episodes of one run: pass the curve that "
-                f"learn() returned for task {task.id!r}, as evaluate(task, seed, curve=curve)"
-                + ("" if curve is None else f" (the curve given is of task {curve.task_id!r})")
-                + "."
-            )
-        returns = [v for v in curve.values if math.isfinite(v)][-self.eval_episodes :]
-        if not returns:
-            raise InvalidArgumentError(
-                f"No episode of task {task.id!r} finished within the {curve.steps[-1]} timesteps of the last "
-                f"learn() ({self.n_envs} envs); raise the budget so that episodes end and can be scored."
-            )
-        return {
-            "return": float(np.mean(returns)),
-            "return_std": float(np.std(returns)),
-            "episodes": float(len(returns)),
-        }
-
     def _adopt(self, algo: Any) -> None:
         """Put the persistent policy into ``algo`` with a fresh optimizer."""
         throwaway = algo.policy
@@ -387,7 +367,7 @@ class ActorCritic:
         to hidden state (an error if no episode finished within its budget).
         """
         if self.eval_mode == "training":
-            return self._training_score(task, curve)
+            return training_score(curve, task.id, self.eval_episodes, self.n_envs)
         native = self.vectorizer == "auto" and task.native_vector_env
         vec_env, own = self._make_envs(task, min(self.n_envs, self.eval_episodes) if native else 1)
         vec_env.seed(derive_seed(seed, 3))

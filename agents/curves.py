@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from metaenvs.errors import InvalidArgumentError
 from metaenvs.metrics import curve_auc, curve_auc_xy
 
 
@@ -75,3 +79,35 @@ def curves_from_rows(tasks: Sequence[Any], rows: Any) -> list[LearningCurve]:
             curve.append(step, value)
         curves.append(curve)
     return curves
+
+
+def training_score(curve: LearningCurve | None, task_id: str, episodes: int, n_envs: int) -> dict[str, float]:
+    """Mean and std of the last ``episodes`` training episodes of one run (Machado et al. 2018, sec. 5).
+
+    Args:
+        curve: What the run's ``learn`` returned: the score belongs to that run, never to hidden state.
+        task_id: The task being scored (the curve must be of it).
+        episodes: How many of the last finished episodes to average.
+        n_envs: Envs of the run (for the error message).
+
+    Raises:
+        InvalidArgumentError: If no curve, another task's curve, or no finished episode is given.
+    """
+    if curve is None or curve.task_id != task_id:
+        raise InvalidArgumentError(
+            "eval_mode='training' scores the training episodes of one run: pass the curve that "
+            f"learn() returned for task {task_id!r}, as evaluate(task, seed, curve=curve)"
+            + ("" if curve is None else f" (the curve given is of task {curve.task_id!r})")
+            + "."
+        )
+    returns = [v for v in curve.values if math.isfinite(v)][-episodes:]
+    if not returns:
+        raise InvalidArgumentError(
+            f"No episode of task {task_id!r} finished within the {curve.steps[-1]} timesteps of the last "
+            f"learn() ({n_envs} envs); raise the budget so that episodes end and can be scored."
+        )
+    return {
+        "return": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "episodes": float(len(returns)),
+    }

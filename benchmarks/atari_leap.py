@@ -4,6 +4,7 @@ Usage:
     python benchmarks/atari_leap.py --config tiny       # CI smoke run, a few minutes on 2 CPU cores
     python benchmarks/atari_leap.py --config reduced    # about an hour on one GPU box
     python benchmarks/atari_leap.py --config paper      # the paper's scale (use the Ray executor)
+    python benchmarks/atari_leap.py --config 100k --torch-threads 2   # Atari-100k board entries, CPU
     python benchmarks/atari_leap.py --config my.json --out DIR
 
 A config (``benchmarks/configs/atari_leap_<name>.json``) names the distribution, the
@@ -82,9 +83,12 @@ def held_out(dist, config: dict, algo: str, seed: int, init, out: Path, progress
     path = out / f"eval_{algo}_{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    protocol = dist.protocol.customised(
-        budget=config["eval"]["frames"] // dist.frames_per_step, seeds=tuple(config["eval"]["seeds"])
-    )
+    if config["eval"] == "protocol":  # the official protocol, uncut: results go to the board
+        protocol = dist.protocol
+    else:
+        protocol = dist.protocol.customised(
+            budget=config["eval"]["frames"] // dist.frames_per_step, seeds=tuple(config["eval"]["seeds"])
+        )
     agent = build_agent(dist, config, seed)
     return evaluate(agent, dist, init, protocol, out=path, progress=progress).to_dict()
 

@@ -1,6 +1,6 @@
 """Registration of the built-in task distributions (imported by ``metaenvs/__init__``)."""
 
-from metaenvs.registration import register
+from metaenvs.registration import register, registry
 
 register(
     "Synthetic/Sinusoid-v0",
@@ -101,6 +101,14 @@ register(
     kwargs={"train": [g for g in _atari.ATARI_57 if g not in _atari.HELD_OUT], "test": list(_atari.HELD_OUT)},
     description="The Atari-57 benchmark games; Breakout and SpaceInvaders held out",
 )
+
+for _name in ("LeapPool", "Atari57"):  # the Atari-100k tier of the two held-out lists
+    register(
+        f"Atari/{_name}-100k-v0",
+        "metaenvs.atari.distribution:AtariGames",
+        kwargs={**registry[f"Atari/{_name}-v0"].kwargs, "tier": "atari100k"},
+        description=f"{_name} at Atari-100k: 100k agent steps (400k frames) per game, native A2C",
+    )
 
 # Meta-World v3 (the `metaworld` extra): each id's version follows Meta-World's env version.
 for _env in _ML1_ENVS:

@@ -19,7 +19,7 @@ NONSTANDARD = "-nonstandard"
 """Suffix of the name of a protocol whose env departs from its family's standard."""
 
 
-EXECUTION_KEYS = frozenset({"batched", "vectorizer", "device"})
+EXECUTION_KEYS = frozenset({"batched", "vectorizer", "device", "channels_last", "compile"})
 """Agent settings that change how a run executes, not what it computes: not part of a recipe."""
 
 

@@ -8,13 +8,16 @@ from typing import Any, ClassVar
 import gymnasium as gym
 from gymnasium.vector import VectorEnv
 
-from metaenvs.atari.envs import MACHADO_2018, AtariConfig, make_atari_env
+from metaenvs.atari.envs import ATARI_100K, MACHADO_2018, AtariConfig, make_atari_env
 from metaenvs.atari.games import has_reference, human_normalized
 from metaenvs.atari.vector import make_atari_vector_env
 from metaenvs.core import RLTaskDistribution, Task
 from metaenvs.errors import InvalidArgumentError, require
 from metaenvs.protocol import NONSTANDARD, Protocol
-from metaenvs.validation import positive_int
+from metaenvs.validation import one_of, positive_int
+
+TIERS = {MACHADO_2018: 10_000_000, ATARI_100K: 400_000}
+"""The official protocol tiers and their budgets per game in emulator frames (see :class:`AtariGames`)."""
 
 
 class AtariGames(RLTaskDistribution):
@@ -33,7 +36,14 @@ class AtariGames(RLTaskDistribution):
             protocol by default).
         non_standard: Must be true when ``config`` departs from Machado et al.; results then
             carry a non-standard protocol name and never mix with standard ones.
-        frames: Protocol budget per game, in emulator frames.
+        tier: The official protocol: ``"machado2018"`` (Machado et al. 2018: 10M frames per game,
+            SB3's A2C with Leap's recipe) or ``"atari100k"`` (100k agent steps = 400k frames per game,
+            the sample-efficiency budget of Kaiser et al. 2019, under Machado's settings otherwise,
+            learned by the native A2C). Atari-100k exists because it is what a CPU or a small GPU can
+            evaluate: 10M frames per game and seed take days on a CPU, 400k take about two minutes.
+        frames: Protocol budget per game, in emulator frames (default: the tier's); another value
+            than the tier's makes the protocol custom-budgeted but keeps its name (set by the family's
+            registration, e.g. for tests).
         seed: Unused (the lists are fixed); kept for the uniform ``make`` signature.
     """
 
@@ -49,8 +59,9 @@ class AtariGames(RLTaskDistribution):
         val: Sequence[str] = (),
         config: Mapping[str, Any] | None = None,
         non_standard: bool = False,
-        frames: int = 10_000_000,
+        frames: int | None = None,
         seed: int = 0,
+        tier: str = MACHADO_2018,
     ) -> None:
         super().__init__(seed)
         known = set(require("ale_py", "atari").roms.get_all_rom_ids())
@@ -73,7 +84,8 @@ class AtariGames(RLTaskDistribution):
                 f"Atari config departs from Machado et al. (2018) in {deviations} (value, standard); pass "
                 "non_standard=True to use it, and its results will be marked non-standard."
             )
-        self.frames = positive_int("frames", frames)
+        self.tier = one_of("tier", tier, tuple(TIERS))
+        self.frames = positive_int("frames", TIERS[self.tier] if frames is None else frames)
 
     def _split_sizes(self) -> dict[str, int | None]:
         return {split: len(games) for split, games in self.lists.items() if games}
@@ -108,7 +120,7 @@ class AtariGames(RLTaskDistribution):
         if deviations and not protocol.name.endswith(NONSTANDARD):
             raise InvalidArgumentError(
                 f"Protocol {protocol.id} is named standard but its Atari config departs from Machado et al. "
-                f"(2018) in {deviations} (value, standard). Name it '{MACHADO_2018}{NONSTANDARD}' to "
+                f"(2018) in {deviations} (value, standard). Name it '{self.tier}{NONSTANDARD}' to "
                 "evaluate under it; standard and non-standard results are never compared."
             )
 
@@ -118,8 +130,7 @@ class AtariGames(RLTaskDistribution):
         return human_normalized(game, score) if has_reference(game) else None
 
     def default_protocol(self) -> Protocol:
-        agent = {  # Leap's Atari actor-critic: Mnih et al. (2013) encoder, RMSprop, A2C
-            "type": "actor_critic",
+        recipe = {  # Leap's Atari actor-critic: Mnih et al. (2013) encoder, RMSprop, A2C
             "algo": "a2c",
             "n_envs": 16,
             "policy": "CnnPolicy",
@@ -129,15 +140,16 @@ class AtariGames(RLTaskDistribution):
             "eval_mode": "training",  # Machado et al. (2018), sec. 5
             "adapt_action_head": True,  # games differ in their minimal action sets
         }
+        agent_type = "actor_critic" if self.tier == MACHADO_2018 else "native_actor_critic"
         return Protocol(
             dist_id=self.id,
-            name=f"{MACHADO_2018}{NONSTANDARD}" if self.non_standard else MACHADO_2018,
+            name=f"{self.tier}{NONSTANDARD}" if self.non_standard else self.tier,
             budget=self.frames // self.config.frame_skip,
             budget_unit="timesteps",
             seeds=(0, 1, 2),
             metric="return",
             higher_is_better=True,
             normalisation="human",
-            agent=agent,
+            agent={"type": agent_type, **recipe},
             env=self.config.to_dict(),
         )

@@ -24,6 +24,7 @@ import numpy as np
 from metaenvs.errors import InvalidArgumentError, require
 
 MACHADO_2018 = "machado2018"
+ATARI_100K = "atari100k"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ optimizer, so optimizer state never leaks from one task to the next.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,7 +54,7 @@ from agents.sb3_hooks import (
 from agents.vec_env import GymnasiumVecEnv, recorded_returns, records_episodes
 from metaenvs.core import Task
 from metaenvs.errors import IncompatibleAgentError, InvalidArgumentError
-from metaenvs.seeding import derive_seed, scoped_global_seed, torch_generator
+from metaenvs.seeding import derive_seed, scoped_global_seed
 from metaenvs.spaces import adaptation_needed
 from metaenvs.validation import one_of, positive_int
 
@@ -134,10 +133,14 @@ class ActorCritic:
         self.reset(seed)
 
     def _build_policy(self) -> nn.Module:
-        """A new SB3 policy for the current spaces (its optimizer is replaced per task, see _adopt)."""
-        policy = self._policy_cls(
-            self.observation_space, self.action_space, lambda _: 1e-3, **self._sb3_policy_kwargs
-        )
+        """A new SB3 policy for the current spaces (its optimizer is replaced per task, see _adopt).
+
+        Its construction draws from torch's global generator under a fork: the caller's state is kept.
+        """
+        with torch.random.fork_rng(devices=[]):
+            policy = self._policy_cls(
+                self.observation_space, self.action_space, lambda _: 1e-3, **self._sb3_policy_kwargs
+            )
         return policy.to(self.device)
 
     @classmethod
@@ -208,28 +211,16 @@ class ActorCritic:
 
     @torch.no_grad()
     def reset(self, seed: int) -> None:
-        """Re-initialise the policy from ``seed`` with SB3's scheme (orthogonal, gains sqrt 2 / 0.01 / 1)."""
+        """Re-initialise the policy from ``seed`` with SB3's own initialisation.
+
+        SB3 initialises a policy as it builds it, from torch's global generator; a policy is built here
+        under a forked global generator seeded with ``seed`` (the caller's global state is untouched)
+        and its parameters are copied into :attr:`model`.
+        """
         self._reset_seed = seed
-        generator = torch_generator(seed)
-        gains = {
-            "features_extractor": math.sqrt(2),
-            "pi_features_extractor": math.sqrt(2),
-            "vf_features_extractor": math.sqrt(2),
-            "mlp_extractor": math.sqrt(2),
-            "action_net": 0.01,
-            "value_net": 1.0,
-        }
-        for name, gain in gains.items():
-            module = getattr(self.model, name, None)
-            if module is None:
-                continue
-            for sub in module.modules():
-                if isinstance(sub, (nn.Linear, nn.Conv2d)):
-                    nn.init.orthogonal_(sub.weight, gain=gain, generator=generator)
-                    if sub.bias is not None:
-                        sub.bias.zero_()
-        if hasattr(self.model, "log_std"):
-            self.model.log_std.fill_(self.model.log_std_init if hasattr(self.model, "log_std_init") else 0.0)
+        with scoped_global_seed(seed):
+            fresh = self._build_policy()
+        self.model.load_state_dict(fresh.state_dict())
 
     def _fit_spaces(self, task: Task, observation_space: gym.Space, action_space: gym.Space) -> None:
         """Fit the policy to the task's spaces (see ``adapt_action_head`` / ``adapt_input_layer``) or

@@ -82,6 +82,7 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "success_rate": (0.0, 1.0),
     "return": (-INF, INF),  # RL: episode returns are unbounded in general
     "return_std": (0.0, INF),
+    "episodes": (1.0, INF),  # how many episodes a score averages (scores of training episodes)
     "human_normalized": (-INF, INF),
     "train_loss": (0.0, INF),  # learning-curve values (``LearningCurve.y_name``)
     "episode_return": (-INF, INF),

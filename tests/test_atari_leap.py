@@ -134,3 +134,38 @@ def test_metaenvs_train_on_atari_meta_learns_the_shared_encoder(tmp_path):
     tensors, card = load_initialization(tmp_path / "init.safetensors")
     assert tensors and all(name.startswith("features_extractor.") for name in tensors)
     assert card["hyperparameters"]["params"] == ["features_extractor"]
+
+
+TINY_100K = "TestOnly/Atari100kTiny-v0"
+
+
+def test_the_native_agent_meta_trains_evaluates_submits_and_verifies_at_a_tiny_atari100k_tier(tmp_path):
+    import leaderboard
+    from agents import make_agent
+    from agents.native import NativeActorCritic
+    from baselines import Leap, meta_train
+
+    kwargs = {**SHORT_KWARGS, "tier": "atari100k", "frames": 6400}  # 1,600 timesteps: 100 per env
+    metaenvs.register(TINY_100K, "metaenvs.atari:AtariGames", kwargs=kwargs)
+    try:
+        dist = metaenvs.make(TINY_100K)
+        assert dist.protocol.name == "atari100k-nonstandard" and dist.protocol.budget == 1600
+        agent = make_agent(dist, seed=0)
+        assert isinstance(agent, NativeActorCritic) and agent.n_envs == 16
+        leap = Leap(norm=False, params=["features_extractor"], meta_lr=0.1)
+        trained = meta_train(
+            agent, dist, leap, meta_steps=2, meta_batch_size=2, inner_steps=160, seed=0,
+            out_dir=tmp_path / "leap", progress=False,
+        )  # fmt: skip
+        assert all(r["meta_grad_norm"] > 0 for r in trained.history)
+        out = tmp_path / "eval.json"
+        argv = ["evaluate", "--dist", TINY_100K, "--init", str(trained.init_path), "--out", str(out)]
+        assert main([*argv, "--no-progress"]) == 0
+        result = json.loads(out.read_text())
+        assert len(result["records"]) == 2 * 3 and result["protocol"]["name"] == "atari100k-nonstandard"
+        assert all(r["scores"]["episodes"] >= 1 for r in result["records"])
+        board = tmp_path / "board"
+        entry = leaderboard.submit(out, board, init=trained.init_path).entry_id
+        assert leaderboard.verify_entry(leaderboard.Board(board), entry)["verified"] is True
+    finally:
+        metaenvs.registry.pop(TINY_100K)

@@ -293,3 +293,18 @@ def test_meta_learners_run_on_it_and_a_killed_run_resumes_bitwise(cartpole, tmp_
     assert resumed.resumed_from == 1
     assert all(torch.equal(straight.init[k], resumed.init[k]) for k in straight.init)
     assert all(torch.isfinite(v).all() for v in straight.init.values())
+
+
+def test_the_sb3_agent_initialises_as_sb3_does_under_a_seeded_fork(cartpole):
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    from agents import make_agent
+
+    before = torch.random.get_rng_state()
+    agent = make_agent(cartpole, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    obs, act = spaces(cartpole)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        reference = ActorCriticPolicy(obs, act, lambda _: 1e-3).state_dict()
+    assert all(torch.equal(p, reference[n]) for n, p in agent.model.state_dict().items())

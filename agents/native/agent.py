@@ -146,7 +146,7 @@ class NativeActorCritic:
         """Policy head and values of a batch of raw observations (compiled / channels-last if asked)."""
         if self.channels_last and obs.dim() == 4:
             obs = obs.contiguous(memory_format=torch.channels_last)
-        return (self._compiled or self.model)(obs)
+        return (self.model if self._compiled is None else self._compiled)(obs)
 
     @property
     def live_parameters(self) -> dict[str, torch.Tensor]:

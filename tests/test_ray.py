@@ -48,13 +48,36 @@ def test_ray_gives_the_local_initialization_bitwise(local_ray, sinusoid, algo):
     assert equal(local, remote)
 
 
-def test_ray_runs_actor_critic_tasks(local_ray, cartpole):
+@pytest.mark.parametrize("native", [False, True])
+def test_ray_runs_actor_critic_tasks(local_ray, cartpole, native):
     def agent():
+        if native:  # the native actor-critic, its vector-env cache not shipped to workers
+            from agents.native import NativeActorCritic
+
+            env = cartpole.tasks("test")[0].make_env()
+            return NativeActorCritic(
+                env.observation_space, env.action_space, n_envs=2, algo_kwargs={"n_steps": 5}
+            )
         return make_agent(cartpole, seed=0, n_envs=2, algo_kwargs={"n_steps": 5})
 
     options = {"inner_steps": 40, "meta_batch_size": 2, "meta_steps": 1}
     local = train(agent(), cartpole, Reptile(), "local", **options).init
     remote = train(agent(), cartpole, Reptile(), "ray", **options).init
+    assert equal(local, remote)
+
+
+def test_ray_runs_cts_lockstep_on_the_native_actor_critic(local_ray, cartpole):
+    from agents.native import NativeActorCritic
+
+    def agent():
+        env = cartpole.tasks("test")[0].make_env()
+        return NativeActorCritic(
+            env.observation_space, env.action_space, n_envs=2, algo_kwargs={"n_steps": 5}
+        )
+
+    options = {"inner_steps": 40, "meta_batch_size": 2, "meta_steps": 1}
+    local = train(agent(), cartpole, make_meta_learner("cts"), "local", **options).init
+    remote = train(agent(), cartpole, make_meta_learner("cts"), "ray", **options).init
     assert equal(local, remote)
 
 

@@ -69,5 +69,15 @@ if [[ ${METAWORLD:-0} == 1 ]]; then
     done
   done
 fi
+# Atari-100k (opt in with ATARI100K=1: about 1.5 hours on 2 cores): the result files that
+# `python benchmarks/atari_leap.py --config 100k --torch-threads 2` writes under the official protocol.
+if [[ ${ATARI100K:-0} == 1 ]]; then
+  dir=benchmarks/results/atari_leap_100k
+  [[ -f $dir/result.json ]] || python benchmarks/atari_leap.py --config 100k --torch-threads 2 --no-progress
+  for algo in scratch leap reptile; do
+    if [[ $algo == scratch ]]; then submit "$dir/eval_${algo}_0.json" Atari/LeapPool-100k-v0
+    else submit "$dir/eval_${algo}_0.json" Atari/LeapPool-100k-v0 --init "$dir/runs/${algo}_0/init.safetensors"; fi
+  done
+fi
 for id in "${TO_VERIFY[@]}"; do metaenvs board verify "$id" --board "$BOARD" --no-progress; done
 metaenvs board show --board "$BOARD"

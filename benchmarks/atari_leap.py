@@ -93,6 +93,38 @@ def held_out(dist, config: dict, algo: str, seed: int, init, out: Path, progress
     return evaluate(agent, dist, init, protocol, out=path, progress=progress).to_dict()
 
 
+def random_policy(dist, out: Path) -> dict:
+    """The trivial baseline under the evaluation protocol: uniform random actions for the protocol's budget
+    on every held-out game and seed, scored as the protocol scores a run (its last training episodes)."""
+    path = out / "random_policy.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from metaenvs.seeding import derive_seed
+
+    protocol, n_envs = dist.protocol, dist.protocol.agent["n_envs"]
+    per_game: dict[str, list[float]] = {}
+    for task in dist.tasks(protocol.split):
+        for seed in protocol.seeds:
+            env = task.make_vector_env(n_envs)
+            env.reset(seed=derive_seed(seed, 1) % 2**31)
+            rng = np.random.default_rng(seed)
+            returns: list[float] = []
+            for _ in range(protocol.budget // n_envs):
+                _, _, term, trunc, info = env.step(rng.integers(env.single_action_space.n, size=n_envs))
+                done = np.logical_or(term, trunc)
+                returns += [float(r) for r in info["episode"]["r"][done]] if done.any() else []
+            env.close()
+            last = returns[-protocol.agent["eval_episodes"] :]
+            per_game.setdefault(task.params["game"], []).append(float(np.mean(last)))
+    normalised = {
+        g: [dist.normalize_score(t, v) for v in per_game[g]]
+        for g, t in ((t.params["game"], t) for t in dist.tasks(protocol.split))
+    }
+    record = {"final": per_game, "hns": normalised}
+    write_json_atomic(path, record)
+    return record
+
+
 def scores(result: dict) -> dict[str, dict[str, list[float]]]:
     """``{"auc"|"final"|"hns": {game: [per seed]}}`` from a result file's records (``evaluate`` wrote the
     human-normalised ``normalized_final``; ``None`` for a game without a reference)."""
@@ -182,6 +214,15 @@ def main() -> None:
             }
             for game, runs in curves_by_game(dist, result).items():
                 curves.setdefault(algo, {}).setdefault(game, []).extend(runs)
+    if config["eval"] == "protocol":  # a trivial baseline under the same protocol
+        baseline = random_policy(dist, out)
+        summary["random_policy"] = {
+            0: {
+                "final_raw": aggregate(baseline["final"], 0),
+                "human_normalised": aggregate(baseline["hns"], 0),
+                "per_game": baseline,
+            }
+        }
     write_json_atomic(
         out / "result.json",
         {
@@ -198,7 +239,9 @@ def main() -> None:
     )
     plot(curves, out / "result.png")
     keys = ("auc", "final_raw", "human_normalised")
-    brief = {a: {s: {k: v[k] for k in keys} for s, v in runs.items()} for a, runs in summary.items()}
+    brief = {
+        a: {s: {k: v[k] for k in keys if k in v} for s, v in runs.items()} for a, runs in summary.items()
+    }
     print(json.dumps(brief, indent=2))
 
 

@@ -68,10 +68,19 @@ def verify_entry(
             f"installed suite's {protocol.id} is {protocol.hash[:16]}...; verify with the suite version "
             f"it names ({result['suite_version']})."
         )
+    import torch
+
     init = _initialization(board, entry, init_file)
-    agent = make_agent(dist, seed=0)
+    agent = make_agent(dist, seed=0, **execution_settings(result))
+    threads = torch.get_num_threads()
+    recorded = result.get("hardware", {}).get("torch_threads")
     t0 = time.perf_counter()
-    rerun = evaluate(agent, dist, init, protocol, progress=progress)
+    try:  # the submitted run's thread count: RL trajectories amplify a different summation order
+        if isinstance(recorded, int) and 0 < recorded <= (os.cpu_count() or 1):
+            torch.set_num_threads(recorded)
+        rerun = evaluate(agent, dist, init, protocol, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
     wall = time.perf_counter() - t0
     records = rerun.to_dict()["records"]
     wanted = {(r["task_id"], r["seed"]) for r in result["records"]}
@@ -102,6 +111,24 @@ def verify_entry(
     )
     board.set_verification(entry_id, record)
     return record
+
+
+def execution_settings(result: dict[str, Any]) -> dict[str, Any]:
+    """The recorded agent settings that change how a run executes but not its recipe (channels-last,
+    compiled, batched, vector env; the device where this machine has it): a re-run uses the submitted
+    run's, since a different memory layout or kernel changes float rounding, which RL amplifies."""
+    import torch
+
+    from metaenvs.protocol import EXECUTION_KEYS
+
+    agent = result.get("agent", {})
+    settings = {k: agent[k] for k in sorted(EXECUTION_KEYS) if k in agent and k != "device"}
+    device = agent.get("device")
+    if isinstance(device, str) and (
+        device == "cpu" or (device.startswith("cuda") and torch.cuda.is_available())
+    ):
+        settings["device"] = device
+    return settings
 
 
 def _initialization(board: Board, entry: dict[str, Any], init_file: str | os.PathLike | None) -> Any:

@@ -308,3 +308,15 @@ def test_the_sb3_agent_initialises_as_sb3_does_under_a_seeded_fork(cartpole):
         torch.manual_seed(5)
         reference = ActorCriticPolicy(obs, act, lambda _: 1e-3).state_dict()
     assert all(torch.equal(p, reference[n]) for n, p in agent.model.state_dict().items())
+
+
+def test_verification_re_runs_with_the_submitted_runs_execution_settings():
+    from leaderboard.verify import execution_settings
+
+    agent = {"type": "native_actor_critic", "n_envs": 16, "channels_last": True, "compile": False}
+    assert execution_settings({"agent": {**agent, "device": "cpu"}}) == {
+        "channels_last": True, "compile": False, "device": "cpu",
+    }  # fmt: skip
+    on_gpu = execution_settings({"agent": {**agent, "device": "cuda:0"}})
+    assert ("device" in on_gpu) == torch.cuda.is_available()  # a device this machine lacks is not asked for
+    assert execution_settings({"agent": {"type": "supervised", "lr": 0.01}}) == {}

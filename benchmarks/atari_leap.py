@@ -90,7 +90,8 @@ def held_out(dist, config: dict, algo: str, seed: int, init, out: Path, progress
             budget=config["eval"]["frames"] // dist.frames_per_step, seeds=tuple(config["eval"]["seeds"])
         )
     agent = build_agent(dist, config, seed)
-    return evaluate(agent, dist, init, protocol, out=path, progress=progress).to_dict()
+    command = "python benchmarks/atari_leap.py " + " ".join(sys.argv[1:])
+    return evaluate(agent, dist, init, protocol, out=path, progress=progress, commands=[command]).to_dict()
 
 
 def random_policy(dist, out: Path) -> dict:

@@ -64,6 +64,15 @@ LOSES_TO_SCRATCH = {
     ("Vision/OmniglotAlphabets-v0", "reptile"),
     ("Vision/OmniglotAlphabets-v0", "cts"),
     ("Vision/OmniglotAlphabets-v0", "mtl"),
+    # CartPole at this test's scale (5 meta steps of 2 tasks x 2,000 timesteps, 3 held-out tasks x 2,000:
+    # returns of about 20, a barely trained policy): since the SB3 agent initialises with SB3's own code
+    # (#17), these score below scratch's 19.7 (fomaml 17.0, fomamlpp 19.0, cts 17.0, mtl 19.0); with the
+    # previous copied gain table they scored at or above it. Differences of this size at 2,000 steps are
+    # within seed noise; the test keeps reporting them rather than tuning per-pair values to pass.
+    ("Control/CartPolePhysics-v0", "fomaml"),
+    ("Control/CartPolePhysics-v0", "fomamlpp"),
+    ("Control/CartPolePhysics-v0", "cts"),
+    ("Control/CartPolePhysics-v0", "mtl"),
 }
 META_STEPS = {"Synthetic/RotatedHimmelblau-v0": 50, "Ratings/Jester1_10shot15val-v0": 50}
 """Families whose first 10 meta steps move the initialization by less than the noise of a 5-task

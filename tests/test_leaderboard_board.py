@@ -246,7 +246,7 @@ def test_shipped_entries_are_valid_and_record_their_commands(tmp_path):
             continue
         assert script or commands[0].startswith("metaenvs train ")
         init = SHIPPED / "inits" / f"{sha}.safetensors"
-        assert init.is_file() and init.stat().st_size < 200_000
+        assert init.is_file() and init.stat().st_size < 3_000_000  # Atari's Mnih encoder: 2.7 MB
     used = {json.loads(p.read_text())["result"]["init"]["sha256"] for p in entries}
     assert {p.name.split(".")[0] for p in (SHIPPED / "inits").iterdir()} <= used  # no stray files
 

@@ -27,7 +27,7 @@ SB3 lacks, and passes typed, frozen context objects instead of ``locals()``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -363,6 +363,15 @@ class HookList(Hook):
     def on_batch_end(self, ctx: BatchEndContext) -> None:
         for hook in self.hooks:
             hook.on_batch_end(ctx)
+
+
+def drain(stepper: Generator[Any, None, Any]) -> Any:
+    """Run a ``learn_steps`` generator to its end; its return value (the learning curve)."""
+    while True:
+        try:
+            next(stepper)
+        except StopIteration as done:
+            return done.value
 
 
 def named_grads(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -21,6 +21,7 @@ from agents.hooks import (
     StepEndContext,
     TaskEndContext,
     TaskStartContext,
+    drain,
 )
 from agents.models import build_model, reset_parameters
 from agents.parameters import copy_into
@@ -192,12 +193,7 @@ class SupervisedAgent:
         Raises:
             NonFiniteError: If a loss becomes NaN or Inf (the task stops; hooks see no end event).
         """
-        stepper = self.learn_steps(task, steps, hooks, seed)
-        while True:
-            try:
-                next(stepper)
-            except StopIteration as done:
-                return done.value
+        return drain(self.learn_steps(task, steps, hooks, seed))
 
     def learn_steps(
         self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from agents.curves import LearningCurve, training_score
-from agents.hooks import Capabilities, Hook, HookList, TaskEndContext, TaskStartContext
+from agents.hooks import Capabilities, Hook, HookList, TaskEndContext, TaskStartContext, drain
 from agents.native.envs import VECTORIZERS, EnvCache, episode_ends
 from agents.native.loops import LOOPS, Run
 from agents.native.networks import ActorCriticNet, initialise, network_kwargs
@@ -249,12 +249,7 @@ class NativeActorCritic:
         Returns:
             Raw episode returns against timesteps; ``curve.losses`` has every optimizer step's loss.
         """
-        stepper = self.learn_steps(task, steps, hooks, seed)
-        while True:
-            try:
-                next(stepper)
-            except StopIteration as done:
-                return done.value
+        return drain(self.learn_steps(task, steps, hooks, seed))
 
     def learn_steps(
         self, task: Task, steps: int, hooks: Sequence[Hook] = (), seed: int = 0

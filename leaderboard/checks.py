@@ -63,6 +63,32 @@ def reference(dist: Any) -> Reference:
     return _REFERENCES[key]
 
 
+def is_baseline(data: Mapping[str, Any]) -> bool:
+    """Whether a result is a trivial baseline's (``agent.type == "baseline"``: no initialization)."""
+    return data["agent"].get("type") == "baseline"
+
+
+def baseline_problems(data: Mapping[str, Any], dist: Any) -> list[str]:
+    """A baseline's result: a baseline of this suite defined for ``dist``, with its own settings, and no
+    initialization (it has no parameters)."""
+    from baselines.trivial import BASELINES, baselines_for
+
+    name, problems = data["agent"].get("name"), []
+    if name not in BASELINES:
+        problems.append(f"agent.name {name!r} is not a baseline of this suite ({', '.join(BASELINES)}).")
+    elif name not in baselines_for(dist):
+        problems.append(
+            f"agent.name {name!r} is not defined for {dist.id}; its baselines: "
+            f"{', '.join(baselines_for(dist)) or 'none'}."
+        )
+    else:
+        expected = BASELINES[name](dist).hyperparameters()
+        problems += [f"agent.{line} (baseline {name!r})." for line in recipe_differences(expected, data["agent"])]
+    if data["init"]["kind"] != "scratch":
+        problems.append(f"init: baseline {name!r} has no parameters, so its result names no initialization.")
+    return problems
+
+
 def recipe_problems(data: Mapping[str, Any], ref: Reference, protocol_id: str) -> list[str]:
     """One line per field where the result's ``agent`` record departs from the protocol's recipe."""
     return [

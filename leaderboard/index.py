@@ -50,7 +50,11 @@ COLUMNS = (
 
 
 def algorithm_of(entry: dict[str, Any]) -> str:
-    """The algorithm named by the entry's initialization card (``scratch`` without one)."""
+    """The algorithm named by the entry's initialization card (``scratch`` without one;
+    ``baseline: NAME`` for a trivial baseline)."""
+    agent = entry["result"]["agent"]
+    if agent.get("type") == "baseline":
+        return f"baseline: {agent.get('name')}"
     card = entry["result"]["init"].get("card")
     return str(card["algorithm"]) if card else "scratch"
 

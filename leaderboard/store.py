@@ -299,7 +299,11 @@ class Board:
                 f"{where} exists but fails re-validation ({bad[0][:300]}); a maintainer must remove it first."
             )
         what = (
-            "training from scratch" if sub.init_key == "scratch" else f"initialization {sub.init_key[:16]}..."
+            "training from scratch"
+            if sub.init_key == "scratch"
+            else sub.init_key
+            if sub.init_key.startswith("baseline:")
+            else f"initialization {sub.init_key[:16]}..."
         )
         return SubmissionError(
             f"duplicate: entry {sub.entry_id} already holds {what} under protocol "

@@ -25,7 +25,9 @@ from typing import Any
 from leaderboard.aggregate import curve_summary
 from leaderboard.checks import (
     REL_TOL,
+    baseline_problems,
     coverage_problems,
+    is_baseline,
     installed_distribution,
     listed,
     recipe_problems,
@@ -54,7 +56,8 @@ class Submission:
         result: The submitted result (as parsed).
         result_sha256: sha256 of the submitted file's bytes.
         entry_id: 16 hex digits derived from the protocol hash and ``init_key``.
-        init_key: The canonical sha256 of the initialization's tensors, or ``"scratch"``.
+        init_key: The canonical sha256 of the initialization's tensors, ``"scratch"``, or
+            ``"baseline:NAME"`` for a trivial baseline.
         aggregates: Recomputed IQM and mean with bootstrap CIs (of normalised scores when the protocol
             normalises, else of the raw metric).
         raw_aggregates: The same of the raw metric when ``aggregates`` are of normalised scores, else None.
@@ -136,7 +139,8 @@ def validate_result(
         ) from None
     records = data["records"]
     problems += _hash_problems(data, dist, protocol)
-    problems += recipe_problems(data, ref, protocol.id)
+    baseline = is_baseline(data)
+    problems += baseline_problems(data, dist) if baseline else recipe_problems(data, ref, protocol.id)
     problems += coverage_problems(records, held_out, list(protocol.seeds), dist.id)
     curve_y = _stored_curve_y(data) if stored else None
     problems += score_problems(records, protocol.metric, curve_y)
@@ -153,7 +157,7 @@ def validate_result(
     if problems:
         raise SubmissionError(problems)
     aggregates, raw_aggregates = recompute_aggregates(records, protocol)
-    init_key = canonical or "scratch"
+    init_key = canonical or (f"baseline:{data['agent'].get('name')}" if baseline else "scratch")
     return Submission(
         result=data,
         result_sha256=result_sha256,

@@ -71,7 +71,12 @@ def verify_entry(
     import torch
 
     init = _initialization(board, entry, init_file)
-    agent = make_agent(dist, seed=0, **execution_settings(result))
+    if result["agent"].get("type") == "baseline":  # validated: a baseline defined for this distribution
+        from baselines.trivial import make_baseline
+
+        agent = make_baseline(result["agent"]["name"], dist)
+    else:
+        agent = make_agent(dist, seed=0, **execution_settings(result))
     threads = torch.get_num_threads()
     recorded = result.get("hardware", {}).get("torch_threads")
     t0 = time.perf_counter()

@@ -161,7 +161,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--split {protocol.split!r}: {dist.id} has the finite splits {finite}.")
     commands = [*args.prior_command, command_line("evaluate", args.argv)]
     _check_submission_fields(args.submitter, args.code_url, commands)  # before hours of evaluation
-    agent = make_agent(dist, seed=0)
+    if args.baseline is not None:
+        if args.init is not None:
+            raise InvalidArgumentError(
+                f"--baseline {args.baseline} has no parameters: it takes no --init (drop one of the two)."
+            )
+        from baselines.trivial import make_baseline
+
+        agent = make_baseline(args.baseline, dist)
+    else:
+        agent = make_agent(dist, seed=0)
     if args.dry_run:
         from baselines.costs import evaluation_cost
 
@@ -188,6 +197,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     card = result.init.get("card") or {}
     label = str(card.get("algorithm", "init")) if args.init else "scratch"
+    label = f"baseline: {args.baseline}" if args.baseline is not None else label
     rows = result.per_task()
     if len(rows) <= MAX_TASK_ROWS:  # a fixed set (games, env ids): each task's own score, never averaged raw
         print(_per_task_table(rows, protocol))
@@ -299,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dist", required=True, type=_dist_id, help="task-distribution id")
     p.add_argument("--init", default=None, help="init.safetensors (omit: random init per seed)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="evaluate a trivial baseline instead of an agent (global_mean, item_mean, user_mean, "
+        "item_mean_user_offset for ratings; support_mean, mean_function for regression; nearest_centroid "
+        "for classification; see baselines/trivial.py)",
+    )
     p.add_argument("--split", default=None, help="split to evaluate (default: the protocol's, 'test')")
     p.add_argument(
         "--seeds", type=parse_seeds, default=None, help="seeds, e.g. 0,1,2 or 0-4 (default: the protocol's)"

@@ -46,15 +46,17 @@ class TrivialBaseline:
     """Base class: fit on the meta-train tasks (:meth:`fit`), predict a task from its training set.
 
     Args:
-        dist: The task distribution (supervised).
+        dist: The task distribution (supervised); ``None`` for a baseline given its meta-train data by
+            hand (:meth:`fit`).
     """
 
     name: ClassVar[str]
     family: ClassVar[str]  # "ratings", "regression" or "classification"
+    fit_tasks: ClassVar[int] = FIT_TASKS
     step_unit = "inner_steps"
 
-    def __init__(self, dist: Any) -> None:
-        if not self.applies_to(dist):
+    def __init__(self, dist: Any = None) -> None:
+        if dist is not None and not self.applies_to(dist):
             raise IncompatibleAgentError(
                 f"Baseline {self.name!r} is for {self.family} distributions; {dist.id} is not one. "
                 f"Baselines for it: {', '.join(baselines_for(dist)) or 'none'}."
@@ -118,13 +120,22 @@ class TrivialBaseline:
     # ----- the baseline ---------------------------------------------------------------
     def predict(self, data: Any, x: torch.Tensor) -> torch.Tensor:
         """Predictions for inputs ``x`` of a task whose training set is ``data.x_train, data.y_train``."""
-        if not self._fitted:
-            self.fit(meta_train_data(self.dist))
-            self._fitted = True
+        if not self._fitted and type(self)._fit is not TrivialBaseline._fit:
+            if self.dist is None:
+                raise InvalidArgumentError(f"Baseline {self.name!r} has no distribution: fit() it first.")
+            self.fit(meta_train_data(self.dist, self.fit_tasks))
         return self._predict(data, x)
 
-    def fit(self, pooled: list[Any]) -> None:
-        """Fit on the meta-train tasks' data (a list of ``SupervisedData``); nothing by default."""
+    def fit(self, pooled: list[Any]) -> TrivialBaseline:
+        """Fit on meta-train tasks' data (a list of ``SupervisedData``; by default, on first use, the
+        distribution's meta-train tasks: :func:`meta_train_data`)."""
+        self._fit(pooled)
+        self._fitted = True
+        self._memo.clear()
+        return self
+
+    def _fit(self, pooled: list[Any]) -> None:
+        """What the baseline learns from the meta-train tasks (nothing by default)."""
 
     def _predict(self, data: Any, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -142,11 +153,11 @@ def family_of(dist: Any) -> str | None:
     return {"mse": "regression", "cross_entropy": "classification"}.get(loss)
 
 
-def meta_train_data(dist: Any) -> list[Any]:
-    """The data of the meta-train tasks: all of a finite train split, else :data:`FIT_TASKS` draws."""
+def meta_train_data(dist: Any, tasks: int = FIT_TASKS) -> list[Any]:
+    """The data of the meta-train tasks: all of a finite train split, else ``tasks`` draws (seeded)."""
     if dist.splits.get("train") is None:
         rng = np.random.default_rng(derive_seed(dist.seed, "baseline-fit"))
-        tasks = dist.sample(rng, "train", FIT_TASKS)
+        tasks = dist.sample(rng, "train", tasks)
     else:
         tasks = dist.tasks("train")
     return [t.load() for t in tasks]
@@ -164,7 +175,7 @@ def _targets(pooled: list[Any]) -> torch.Tensor:
 class GlobalMean(TrivialBaseline):
     name, family = "global_mean", "ratings"
 
-    def fit(self, pooled: list[Any]) -> None:
+    def _fit(self, pooled: list[Any]) -> None:
         self.mean = _targets(pooled).mean(0)
 
     def _predict(self, data: Any, x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +185,7 @@ class GlobalMean(TrivialBaseline):
 class ItemMean(TrivialBaseline):
     name, family = "item_mean", "ratings"
 
-    def fit(self, pooled: list[Any]) -> None:
+    def _fit(self, pooled: list[Any]) -> None:
         width = pooled[0].x_train.shape[1]
         sums, counts = torch.zeros(width, dtype=torch.float64), torch.zeros(width, dtype=torch.float64)
         for x, y in _seen(pooled):
@@ -215,11 +226,12 @@ class MeanFunction(TrivialBaseline):
 
     name, family = "mean_function", "regression"
     neighbours = 32
+    fit_tasks = 500
 
     def settings(self) -> dict[str, Any]:
-        return {"neighbours": self.neighbours}
+        return {"neighbours": self.neighbours, "fit_tasks": self.fit_tasks}
 
-    def fit(self, pooled: list[Any]) -> None:
+    def _fit(self, pooled: list[Any]) -> None:
         self.x = torch.cat([x for x, _ in _seen(pooled)]).flatten(1).double()
         self.y = _targets(pooled).double()
 

@@ -83,7 +83,9 @@ def baseline_problems(data: Mapping[str, Any], dist: Any) -> list[str]:
         )
     else:
         expected = BASELINES[name](dist).hyperparameters()
-        problems += [f"agent.{line} (baseline {name!r})." for line in recipe_differences(expected, data["agent"])]
+        problems += [
+            f"agent.{line} (baseline {name!r})." for line in recipe_differences(expected, data["agent"])
+        ]
     if data["init"]["kind"] != "scratch":
         problems.append(f"init: baseline {name!r} has no parameters, so its result names no initialization.")
     return problems

@@ -150,7 +150,13 @@ def jobs_for(args: argparse.Namespace) -> list[tuple]:
     for table in (int(t) for t in args.tables.split(",")):  # the board's table (2) first
         for group in groups:
             first = bool(group) and group[0] in FIRST_ORDER_AND_MAML
-            steps = args.meta_steps if first or group == ["imaml"] else args.amaml_meta_steps
+            steps = (
+                args.meta_steps
+                if first
+                else args.imaml_meta_steps
+                if group == ["imaml"]
+                else args.amaml_meta_steps
+            )
             for seed in range(args.seeds if first else args.second_order_seeds):
                 for d in dists:
                     for method in group:
@@ -167,6 +173,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--tables", default="2,1", help="2: 100 inner steps (MAML 10); 1: 50 (MAML 5)")
     parser.add_argument("--meta-steps", type=int, default=1000)
+    parser.add_argument("--imaml-meta-steps", type=int, default=500)
     parser.add_argument("--amaml-meta-steps", type=int, default=100)
     parser.add_argument("--curve-every", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=5, help="seeds of MAML, FOMAML and Reptile")
@@ -249,7 +256,8 @@ def aggregate(args: argparse.Namespace, jobs: list[tuple]) -> None:
     payload = {
         "command": "python benchmarks/amaml_ratings.py "
         f"--datasets {args.datasets} --variants {args.variants} --tables {args.tables} "
-        f"--meta-steps {args.meta_steps} --amaml-meta-steps {args.amaml_meta_steps} "
+        f"--meta-steps {args.meta_steps} --imaml-meta-steps {args.imaml_meta_steps} "
+        f"--amaml-meta-steps {args.amaml_meta_steps} "
         f"--seeds {args.seeds} --second-order-seeds {args.second_order_seeds}",
         "settings": {
             "methods": {
@@ -262,8 +270,10 @@ def aggregate(args: argparse.Namespace, jobs: list[tuple]) -> None:
         },
         "scale": {
             "meta_steps": args.meta_steps,
+            "imaml_meta_steps": args.imaml_meta_steps,
             "amaml_meta_steps": args.amaml_meta_steps,
             "paper_meta_epochs": 5000,
+            "imaml_fraction_of_paper_meta_steps": args.imaml_meta_steps / 5000,
             "fraction_of_paper_meta_steps": args.meta_steps / 5000,
             "amaml_fraction_of_paper_meta_steps": args.amaml_meta_steps / 5000,
         },

@@ -123,6 +123,8 @@ def main() -> None:
             "resets": args.resets,
             "starts": STARTS,
         },
+        "protocols": {dist.id: dist.protocol.hash},
+        "split_hash": dist.split_hash(),
         "summary": summary,
         "runs": rows,
         "epsilon_per_start": epsilons,

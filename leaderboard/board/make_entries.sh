@@ -45,16 +45,52 @@ scratch() {  # scratch DIST: every seed trains from its own fresh random initial
   submit "$RUNS/$name/result.json" "$dist"
 }
 
+baseline() {  # baseline DIST NAME: a trivial baseline (baselines/trivial.py) under the official protocol
+  local dist=$1 b=$2 name; name="$(echo "$1" | tr '/' '_')-baseline-$2"
+  mkdir -p "$RUNS/$name"
+  metaenvs evaluate --dist "$dist" --baseline "$b" --out "$RUNS/$name/result.json" --no-progress \
+    --submitter "metaenvs baselines"
+  submit "$RUNS/$name/result.json" "$dist"
+}
+
+ratings_entry() {  # ratings_entry VARIANT METHOD INIT_SHA256: a Table 2 initialization of amaml_ratings.py
+  local dist=Ratings/$1-v0 init="$BOARD/inits/$3.safetensors" name; name="$1-$2"
+  local bench="python benchmarks/amaml_ratings.py --tables 2"
+  if [[ $MODE == --train ]]; then
+    init=benchmarks/results/amaml_ratings/runs/$1-v0-t2-$2-s0/train/init.safetensors
+    [[ -f $init ]] || $bench
+  fi
+  mkdir -p "$RUNS/$name"
+  metaenvs evaluate --dist "$dist" --init "$init" --out "$RUNS/$name/result.json" \
+    --no-progress --submitter "metaenvs baselines" --prior-command "$bench (seed 0)"
+  submit "$RUNS/$name/result.json" "$dist" --init "$init"
+}
+
 SINUSOID=Synthetic/Sinusoid-v0
-JESTER=Ratings/Jester1_10shot15val-v0
 scratch $SINUSOID
 entry $SINUSOID reptile 300 6706a0d5ec99b749a612de952c1e5076c771f98e9cde918f725a56f948f3f8af
 entry $SINUSOID leap 300 f97225b2fb1ee40ce8e6d2f46ea152b460b7e01c14c5de40e1af2fe9b2e4a44f --meta-lr 0.01
 entry $SINUSOID fomaml 300 ef16e8c603a9d35f8f17ab4db9a692f4877b83b237e983116d56dbbd73c47085
 entry $SINUSOID maml 300 69e1d9d464589e08b816990f257a3b260f66bc7304e97d490fa4a232b983181b
-scratch $JESTER
-entry $JESTER reptile 100 b219033202f39ac535d883a26b6106cba3bd3fc8459e9ac15efaf8ce459cd227
-entry $JESTER maml 100 6842c369c5e35c937b7023150f6dbe4f6f9ebb509cd63081dd01df2cfb59cf16
+for b in support_mean mean_function; do baseline $SINUSOID $b; done
+# Ratings (A-MAML Table 2's protocol: 100 inner steps): the trivial baselines, scratch, and the seed-0
+# initialization of every method of `python benchmarks/amaml_ratings.py --tables 2` (1000 meta steps for
+# MAML / FOMAML / Reptile, 500 for iMAML, 100 for A-MAML; with --train it is run when its runs are missing).
+ratings_inits() {  # the Table 2 initializations shipped for VARIANT, as "METHOD SHA256" lines
+  case $1 in
+    Jester1_10shot15val) echo "${RATINGS_JESTER1_10:-}" ;;
+    Jester1_20shot30val) echo "${RATINGS_JESTER1_20:-}" ;;
+    MovieLens100K_10shot15val) echo "${RATINGS_ML100K_10:-}" ;;
+    MovieLens100K_20shot30val) echo "${RATINGS_ML100K_20:-}" ;;
+  esac
+}
+for variant in Jester1_10shot15val Jester1_20shot30val MovieLens100K_10shot15val MovieLens100K_20shot30val; do
+  scratch Ratings/$variant-v0
+  for b in global_mean item_mean user_mean item_mean_user_offset; do baseline Ratings/$variant-v0 $b; done
+  while read -r method sha; do
+    [[ -n $method ]] && ratings_entry $variant "$method" "$sha"
+  done <<< "$(ratings_inits $variant)"
+done
 # Meta-World (opt in with METAWORLD=1: about an hour per distribution on one core): the result files that
 # `python benchmarks/metaworld.py --config cpu --dist D` writes (it meta-trains with baselines.meta_train
 # and evaluates under the official protocol, recording its command), submitted with their initializations.

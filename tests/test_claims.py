@@ -1,0 +1,72 @@
+"""The claims ledger: a result under another protocol is refused; CLAIMS.md is what the results give."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from claims import Claim, ClaimsError, render, row  # noqa: E402
+
+
+def claim(tmp_path: Path, expected: str) -> Claim:
+    return Claim(
+        key="toy",
+        paper="Toy",
+        claim="method A beats method B",
+        paper_number="0.1",
+        where="Table 1",
+        command="python benchmarks/toy.py",
+        result="toy.json",
+        protocols=lambda: {"protocols|Toy/Dist-v0": expected},
+        measure=lambda data: (f"{data['score']:.2f}", "1%", "direction only", ""),
+    )
+
+
+@pytest.mark.parametrize(
+    "recorded, message",
+    [
+        ({"Toy/Dist-v0": "b" * 64}, "protocol hash bbbbbbbbbbbbbbbb... for protocols / Toy/Dist-v0 is not"),
+        ({}, "records no protocol hash for protocols / Toy/Dist-v0"),
+        (None, "records no protocol hash"),
+    ],
+)
+def test_a_result_under_another_protocol_is_refused(tmp_path, recorded, message):
+    data = {"score": 0.5} if recorded is None else {"score": 0.5, "protocols": recorded}
+    (tmp_path / "toy.json").write_text(json.dumps(data))
+    with pytest.raises(ClaimsError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        row(claim(tmp_path, "a" * 64), root=tmp_path)
+
+
+def test_a_matching_result_is_measured_and_a_missing_one_is_not_run(tmp_path):
+    (tmp_path / "toy.json").write_text(json.dumps({"score": 0.5, "protocols": {"Toy/Dist-v0": "a" * 64}}))
+    got = row(claim(tmp_path, "a" * 64), root=tmp_path)
+    assert (got["ours"], got["scale"], got["verdict"]) == ("0.50", "1%", "direction only")
+    (tmp_path / "toy.json").unlink()
+    assert row(claim(tmp_path, "a" * 64), root=tmp_path)["verdict"] == "not run"
+    assert "| Toy | method A beats method B |" in render([got])
+
+
+def test_every_measured_claim_checks_a_protocol():
+    from claims_table import CLAIMS
+
+    assert len({c.key for c in CLAIMS}) == len(CLAIMS)
+    papers = {c.paper for c in CLAIMS}
+    assert papers == {"Leap", "CTS", "A-MAML"}
+    for c in CLAIMS:
+        if c.result is not None:
+            assert c.measure is not None and c.protocols(), c.key
+        else:
+            assert c.needs, c.key  # a claim not run says what running it needs
+
+
+def test_claims_md_is_what_the_results_give():
+    """The committed ledger is regenerated from the committed results (never edited by hand)."""
+    from claims import main
+
+    assert main(["--check"]) == 0

@@ -99,7 +99,7 @@ def row(claim: Claim, root: Path = ROOT) -> dict[str, str]:
     path = None if claim.result is None else root / claim.result
     if path is None or not path.is_file() or claim.measure is None:
         why = claim.needs or f"{claim.result} is not there"
-        return {**base, "ours": f"not run: {why}", "scale": "0", "verdict": "not run"}
+        return {**base, "ours": f"not run: {why}", "scale": "-", "verdict": "not run"}
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

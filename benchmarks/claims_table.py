@@ -41,7 +41,7 @@ CTS_CODE = (
 
 def ci(pair: list[float]) -> str:
     mean, half = pair
-    return f"{mean:.3f}" if half != half or half == 0 else f"{mean:.3f} ± {half:.3f}"  # half != half: NaN
+    return f"{mean:.3g}" if half != half or half == 0 else f"{mean:.3g} ± {half:.2g}"  # half != half: NaN
 
 
 def ratings_protocols(name: str) -> dict[str, str]:

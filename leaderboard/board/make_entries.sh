@@ -73,9 +73,17 @@ entry $SINUSOID leap 300 f97225b2fb1ee40ce8e6d2f46ea152b460b7e01c14c5de40e1af2fe
 entry $SINUSOID fomaml 300 ef16e8c603a9d35f8f17ab4db9a692f4877b83b237e983116d56dbbd73c47085
 entry $SINUSOID maml 300 69e1d9d464589e08b816990f257a3b260f66bc7304e97d490fa4a232b983181b
 for b in support_mean mean_function; do baseline $SINUSOID $b; done
+for dist in Synthetic/CosMixture50shot-v0 Synthetic/Alpine50shot-v0; do  # A-MAML's regression families
+  scratch $dist
+  for b in support_mean mean_function; do baseline $dist $b; done
+done
+# Leap's Omniglot alphabets: scratch and the nearest-centroid baseline under the official protocol (64 filters).
+# No meta-learned entry: the 64-filter recipe meta-trains at about 30 minutes per run on this CPU.
+scratch Vision/OmniglotAlphabets-v0
+baseline Vision/OmniglotAlphabets-v0 nearest_centroid
 # Ratings (A-MAML Table 2's protocol: 100 inner steps): the trivial baselines, scratch, and the seed-0
 # initialization of every method of `python benchmarks/amaml_ratings.py --tables 2` (1000 meta steps for
-# MAML / FOMAML / Reptile, 500 for iMAML, 100 for A-MAML; with --train it is run when its runs are missing).
+# MAML / FOMAML / Reptile, 300 for iMAML, 50 for A-MAML; with --train it is run when its runs are missing).
 ratings_inits() {  # the Table 2 initializations shipped for VARIANT, as "METHOD SHA256" lines
   case $1 in
     Jester1_10shot15val) echo "${RATINGS_JESTER1_10:-}" ;;

@@ -148,7 +148,14 @@ def jobs_for(args: argparse.Namespace) -> list[tuple]:
     groups = [[m for m in methods if m in FIRST_ORDER_AND_MAML], [m for m in methods if m == "imaml"]]
     groups.append([m for m in methods if m == "amaml"])
     for table in (int(t) for t in args.tables.split(",")):  # the board's table (2) first
-        for group in groups:
+        # First-order methods and MAML for the second-order methods' seeds, then those, then the rest:
+        # a run cut short has every method at the same seeds.
+        for group, seeds in (
+            (groups[0], range(min(args.seeds, args.second_order_seeds))),
+            (groups[1], range(args.second_order_seeds)),
+            (groups[2], range(args.second_order_seeds)),
+            (groups[0], range(args.second_order_seeds, args.seeds)),
+        ):
             first = bool(group) and group[0] in FIRST_ORDER_AND_MAML
             steps = (
                 args.meta_steps
@@ -157,7 +164,7 @@ def jobs_for(args: argparse.Namespace) -> list[tuple]:
                 if group == ["imaml"]
                 else args.amaml_meta_steps
             )
-            for seed in range(args.seeds if first else args.second_order_seeds):
+            for seed in seeds:
                 for d in dists:
                     for method in group:
                         jobs.append((d, method, table, seed, steps, args.curve_every, args.work))

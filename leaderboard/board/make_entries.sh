@@ -84,6 +84,27 @@ baseline Vision/OmniglotAlphabets-v0 nearest_centroid
 # Ratings (A-MAML Table 2's protocol: 100 inner steps): the trivial baselines, scratch, and the seed-0
 # initialization of every method of `python benchmarks/amaml_ratings.py --tables 2` (1000 meta steps for
 # MAML / FOMAML / Reptile, 300 for iMAML, 50 for A-MAML; with --train it is run when its runs are missing).
+# The shipped Table 2 initializations (seed 0), as METHOD SHA256 lines per data set.
+RATINGS_JESTER1_10=${RATINGS_JESTER1_10:-"maml 1cd3bd8baa84f27e8c0eb1ea5c9e2f45a618d3d850546fee2629bb539d4a1b7a
+fomaml 6602f3560ef9cf10c9a87446efd32377fb581e1e929a76233d4763e214a60ade
+reptile 715d7aca64310fbf713eadb33f5799d1d333635bf15bb5ff1af9ed9a246c11b6
+imaml ff7c2c031ffaf8fbfb55dfb50c9e48a5bd4709c47cd0a3203876b64e0dd1feeb
+amaml a4ed3274444fe15932c7ce824dea020c1a3aa9568c923585b3572d573e4adb27"}
+RATINGS_JESTER1_20=${RATINGS_JESTER1_20:-"maml c54645271aa282db22a85ab73cc5a38e044a786682fef7b5baa14eb386c085f9
+fomaml 13f33d9baaa3badac394e750b39ae34cda688488aa79b91ad6d32c360e78585e
+reptile 1bf8cc2c7949a6a964cf56914ef6e11e697d0781c6dd2715ad39b0cc911d014a
+imaml 777ec78e875ae663608cf0aaff63a891429e3bf7ea4fac6a1d74e59e632b4d00
+amaml f9aa535876bffa564d0f90255559e3f7ee9441ae9c80919ae44c026b069f26c1"}
+RATINGS_ML100K_10=${RATINGS_ML100K_10:-"maml 0ff7a5af87dcc220dee4e938f9c613f2656a3532fc4f8ed63b03ad9d67cd358f
+fomaml 3ea2026fdeae2d84f7cb5b9f0f7cccfe821c4c1c39d2df0a85893364b13306d2
+reptile fdf3bcb4d5da0c0b1c259bafe8052330afe7088fcdf0e848c69f850480e213b3
+imaml 228ea245025b5758090c52a66af117a617643edda31edbbf2b50a39b4db1e3b9
+amaml 1d6eea433821ad831178e920a4c49bc59d9032e02f867d5f8cbbf37f24c867e9"}
+RATINGS_ML100K_20=${RATINGS_ML100K_20:-"maml 3d4888fc37d6d5ce0867d7f098dc934f02bb0debb56687ca7c83d403f039f659
+fomaml 876db179e51113daed97c44c4b93e5afd37ba3022d36ce4b35fa5b134d6c0752
+reptile 23598093e48f2b0c827fb69fa5a598325f2684c3c83b8bc04eee3b28930237b7
+imaml 1ca96bc72f79a550f4d2bf69968d283b7d447dd8ed43fba433f50b19e93cfba3
+amaml bcc43aff1715985acc37a5f8463a10a41c88ac5bcd040d437de929a33770aa2c"}
 ratings_inits() {  # the Table 2 initializations shipped for VARIANT, as "METHOD SHA256" lines
   case $1 in
     Jester1_10shot15val) echo "${RATINGS_JESTER1_10:-}" ;;

@@ -237,8 +237,17 @@ def _curve_problems(r: Mapping[str, Any], i: int, out: _Collector, curve_y: str 
         out.add("auc does not match the area under the recorded curve.", i)
 
 
+_INSTALLED: dict[tuple[str, ...], Any] = {}
+
+
 def installed_distribution(dist_id: str, seed: int) -> tuple[Any, list[str]]:
-    """``(distribution, [])`` made from the installed registry, or ``(None, [why not])``."""
+    """``(distribution, [])`` made from the installed registry, or ``(None, [why not])``.
+
+    A distribution made once is reused while its registered spec and the data folder are the same (a
+    board scan validates many entries of one distribution; building a ratings or Meta-World one and
+    hashing its splits takes seconds)."""
+    import os
+
     import metaenvs
 
     if dist_id not in metaenvs.registry:
@@ -246,7 +255,13 @@ def installed_distribution(dist_id: str, seed: int) -> tuple[Any, list[str]]:
             f"dist_id {dist_id!r} is not registered in the installed suite; the board scores registered "
             "distributions only (see `metaenvs list`)."
         ]
-    try:
-        return metaenvs.make(dist_id, seed=seed), []
-    except MetaEnvsError as exc:
-        return None, [f"dist_id {dist_id!r} cannot be made by the installed suite: {exc}"]
+    key = (dist_id, str(seed), metaenvs.spec(dist_id).to_json(), os.environ.get("METAENVS_DATA", ""))
+    if key not in _INSTALLED:
+        try:
+            dist = metaenvs.make(dist_id, seed=seed)
+        except MetaEnvsError as exc:
+            return None, [f"dist_id {dist_id!r} cannot be made by the installed suite: {exc}"]
+        if len(_INSTALLED) >= 64:
+            _INSTALLED.clear()
+        _INSTALLED[key] = dist
+    return _INSTALLED[key], []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,9 +77,11 @@ def one_run(job: tuple) -> dict:
     if record_path.is_file():
         return json.loads(record_path.read_text())
     torch.set_num_threads(1)
+    from curves import train_with_curve
+
     import metaenvs
     from agents import SupervisedAgent
-    from baselines import make_meta_learner, meta_train
+    from baselines import make_meta_learner
     from metaenvs.evaluation import evaluate
     from metaenvs.io import write_json_atomic
 
@@ -92,31 +93,19 @@ def one_run(job: tuple) -> dict:
     trainer = SupervisedAgent.for_distribution(dist, seed=seed, batched=True)  # the vmap path
     scorer = SupervisedAgent.for_distribution(dist, seed=seed)  # the protocol's recipe
     val = dist.protocol.customised(split="val", budget=budget, seeds=(0,))
-    curve_path = run_dir / "curve.json"
-    curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
-    if not curve:  # meta step 0: the seed's random initialization
-        start = evaluate(scorer, dist, trainer.initial_parameters(seed), val)
-        curve.append([0, float(np.mean(start.scores("final"))), 0.0])
-    t0 = time.perf_counter()
-    while curve[-1][0] < meta_steps:
-        result = meta_train(
-            trainer,
-            dist,
-            learner,
-            meta_steps=meta_steps,
-            meta_batch_size=5,
-            inner_steps=inner,
-            seed=seed,
-            out_dir=run_dir / "train",
-            checkpoint_every=every,
-            progress=False,
-            max_steps_this_call=every,
-        )
-        done = min(meta_steps, curve[-1][0] + every)
-        score = float(np.mean(evaluate(scorer, dist, result.init, val).scores("final")))
-        curve.append([done, score, curve[-1][2] + time.perf_counter() - t0])
-        t0 = time.perf_counter()
-        write_json_atomic(curve_path, curve)
+    _, curve = train_with_curve(
+        trainer,
+        dist,
+        learner,
+        lambda init: float(np.mean(evaluate(scorer, dist, init, val).scores("final"))),
+        run_dir=run_dir,
+        meta_steps=meta_steps,
+        every=every,
+        meta_batch_size=5,
+        seed=seed,
+        inner_steps=inner,
+        initial=trainer.initial_parameters(seed),
+    )
     init_path = run_dir / "train" / "init.safetensors"
     test = evaluate(scorer, dist, str(init_path), dist.protocol.customised(budget=budget, seeds=(0,)))
     record = {

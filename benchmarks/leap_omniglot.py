@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from curves import run_with_curve
 
 import metaenvs
-from agents import make_agent
-from agents.parameters import snapshot
-from baselines import make_meta_learner, meta_train
 from metaenvs.evaluation import evaluate
 from metaenvs.io import write_json_atomic
 from metaenvs.metrics import mean_ci
@@ -53,37 +50,21 @@ def eval_protocol(dist: Any, eval_seeds: int) -> Any:
     return dist.protocol.customised(seeds=tuple(range(eval_seeds)))
 
 
-def one_run(algo: str, n: int, seed: int, args: argparse.Namespace) -> dict:
+def one_run(algo: str, n: int, seed: int, args: argparse.Namespace, run_dir: Path) -> dict:
     dist = distribution(n, args.augment)
-    agent = make_agent(dist, seed=seed, model_spec={"type": "conv4", "channels": args.channels})
-    t0 = time.perf_counter()
-    if algo == "scratch":
-        init = snapshot(agent.model)
-    else:
-        learner = make_meta_learner(algo, **SETTINGS[algo])
-        init = meta_train(
-            agent,
-            dist,
-            learner,
-            meta_steps=args.meta_steps,
-            meta_batch_size=min(args.meta_batch, n) if algo != "mtl" else args.meta_batch,
-            seed=seed,
-            progress=False,
-        ).init
-    train_s = time.perf_counter() - t0
-    protocol = eval_protocol(dist, args.eval_seeds)
-    result = evaluate(agent, dist, init, protocol, custom=True)  # fewer seeds, maybe fewer channels
-    curves = np.array([r["curve"]["values"] for r in result.records])
-    return {
-        "algo": algo,
-        "alphabets": n,
-        "seed": seed,
-        "final_error": float(np.mean(result.scores("final"))),
-        "auc": float(np.mean(result.scores("auc"))),
-        "mean_curve": curves.mean(axis=0).tolist(),
-        "train_seconds": train_s,
-        "protocol_hash": protocol.hash,
-    }
+    return run_with_curve(
+        algo,
+        dist,
+        seed,
+        settings=SETTINGS.get(algo, {}),
+        model_spec={"type": "conv4", "channels": args.channels},
+        meta_steps=args.meta_steps,
+        meta_batch_size=min(args.meta_batch, n) if algo != "mtl" else args.meta_batch,
+        every=args.curve_every,
+        protocol=eval_protocol(dist, args.eval_seeds),
+        curve_protocol=dist.protocol.customised(split="val", seeds=(0,)),  # the 6 val alphabets
+        run_dir=run_dir,
+    )
 
 
 def main() -> None:
@@ -97,6 +78,7 @@ def main() -> None:
     parser.add_argument("--meta-batch", type=int, default=5)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--eval-seeds", type=int, default=1)
+    parser.add_argument("--curve-every", type=int, default=10, help="meta steps between val scores")
     parser.add_argument("--augment", type=int, default=1, help="random affine copies per training image")
     parser.add_argument("--out", default="benchmarks/results/leap_omniglot")
     args = parser.parse_args()
@@ -111,7 +93,7 @@ def main() -> None:
                 key = "scratch" if algo == "scratch" else f"{algo}-n{n}"
                 path = out / "runs" / f"{key}-s{seed}.json"
                 if not path.is_file():
-                    write_json_atomic(path, one_run(algo, n, seed, args))
+                    write_json_atomic(path, one_run(algo, n, seed, args, path.with_suffix("")))
                     record = json.loads(path.read_text())
                     print(f"{key} seed {seed}: error {record['final_error']:.3f} AUC {record['auc']:.3f} "
                           f"({record['train_seconds']:.0f} s)", flush=True)  # fmt: skip
@@ -158,7 +140,7 @@ def main() -> None:
         "runs": runs,
     }
     write_json_atomic(out / "result.json", payload)
-    plot(summary, counts, out / "result.png")
+    plot(summary, runs, counts, out / "result.png")
     for algo in algos:
         errors = [summary[algo][str(n)]["final_error"] for n in counts]
         cells = "  ".join(f"n={n}: err {m:.3f}±{h:.3f}" for n, (m, h) in zip(counts, errors, strict=True))
@@ -179,13 +161,13 @@ def baselines(counts: list[int], args: argparse.Namespace) -> dict:
     return out
 
 
-def plot(summary: dict, counts: list[int], path: Path) -> None:
+def plot(summary: dict, runs: list[dict], counts: list[int], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4), dpi=120)
     for ax, key, label in (
         (axes[0], "auc", "AUC of the training curve"),
         (axes[1], "final_error", "test error"),
@@ -198,6 +180,13 @@ def plot(summary: dict, counts: list[int], path: Path) -> None:
         ax.set_ylabel(label + " (held-out, mean ± 95% CI)")
         ax.set_xscale("log")
         ax.set_xticks(counts, [str(n) for n in counts])
+    for algo in summary:  # the meta-training curves at the largest n (val alphabets, mean over seeds)
+        curves = [r["meta_curve"] for r in runs if r["algo"] == algo and r["alphabets"] == counts[-1]]
+        if curves and curves[0]:
+            steps = [p[0] for p in curves[0]]
+            axes[2].plot(steps, np.mean([[p[1] for p in c] for c in curves], axis=0), marker="o", label=algo)
+    axes[2].set_xlabel("meta step")
+    axes[2].set_ylabel(f"val error, n={counts[-1]} (1 seed per run, mean over runs)")
     axes[0].legend()
     fig.suptitle("Omniglot alphabets (Leap Fig. 2, reduced scale)")
     fig.tight_layout()

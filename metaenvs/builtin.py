@@ -58,6 +58,13 @@ register(
     "metaenvs.vision.datasets_as_tasks:MultiCV",
     description="Data set as task (MNIST, Fashion-MNIST, KMNIST, SVHN, CIFAR-10/100); CIFAR-10 held out",
 )
+for _held in ("mnist", "cifar10", "digits"):  # the pool whose files ship with the suite or scikit-learn
+    register(
+        f"Vision/MultiCVLocal_{_held}-v0",
+        "metaenvs.vision.datasets_as_tasks:MultiCV",
+        kwargs={"datasets": ["mnist", "cifar10", "digits"], "held_out": _held, "filters": 32},
+        description=f"Multi-CV leave-one-out on MNIST, CIFAR-10, digits; {_held} held out; 32-filter conv4",
+    )
 for _name, _cls in (
     ("Jester1", "Jester1"),
     ("MovieLens100K", "MovieLens100K"),

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 MODULES = ("claims", "claims_table", "leap_omniglot")
@@ -98,3 +99,36 @@ def test_every_claim_checks_a_protocol_and_claims_md_is_what_the_results_give():
         [sys.executable, "-c", CHECK, str(BENCHMARKS)], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def test_a_run_trained_in_chunks_with_a_curve_is_the_uninterrupted_run(tmp_path):
+    """benchmarks/curves.py: the chunked run with its held-out curve gives bitwise the initialization of
+    one meta_train call, scores the start and every chunk, and a second call resumes without training."""
+    import metaenvs
+    from agents import SupervisedAgent
+    from baselines import make_meta_learner, meta_train
+
+    train_with_curve = _load("curves").train_with_curve
+    dist = metaenvs.make("Synthetic/Sinusoid-v0")
+    scored = []
+
+    def score(init):
+        scored.append(init)
+        return float(sum(t.double().sum() for t in init.values()))
+
+    def agent():
+        return SupervisedAgent.for_distribution(dist, seed=3)
+
+    kw = {"meta_steps": 5, "meta_batch_size": 2, "seed": 1, "inner_steps": 3}
+    init, curve = train_with_curve(
+        agent(), dist, make_meta_learner("reptile"), score, run_dir=tmp_path / "run", every=2, **kw
+    )
+    whole = meta_train(agent(), dist, make_meta_learner("reptile"), progress=False, **kw).init
+    assert all(torch.equal(init[k], whole[k]) for k in whole)
+    assert [p[0] for p in curve] == [0, 2, 4, 5] and curve[-1][1] == score(whole)
+    assert all(b[2] >= a[2] for a, b in zip(curve, curve[1:]))  # seconds of training so far
+    n = len(scored)
+    again, same = train_with_curve(
+        agent(), dist, make_meta_learner("reptile"), score, run_dir=tmp_path / "run", every=2, **kw
+    )
+    assert same == curve and len(scored) == n and all(torch.equal(again[k], whole[k]) for k in whole)

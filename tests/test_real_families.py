@@ -268,3 +268,15 @@ def test_ratings_csv_registration(tmp_path, scratch_registry):
         too_many.tasks("test")
     with pytest.raises(InvalidArgumentError, match="does not accept 'foo'"):
         metaenvs.make("Mine/Ratings-v0", foo=1)
+
+
+def test_multicv_local_leaves_each_data_set_on_hand_out():
+    pool = {"mnist", "cifar10", "digits"}
+    for held in sorted(pool):
+        dist = metaenvs.make(f"Vision/MultiCVLocal_{held}-v0")
+        assert [t.params["dataset"] for t in dist.tasks("test")] == [held]
+        assert {t.params["dataset"] for t in dist.tasks("train")} == pool - {held}
+        assert dist.protocol.agent["model"] == {"type": "conv4", "channels": 32}
+    assert metaenvs.make("Vision/MultiCV-v0").protocol.agent["model"]["channels"] == 64
+    with pytest.raises(InvalidArgumentError, match="filters"):
+        metaenvs.make("Vision/MultiCV-v0", filters=0)

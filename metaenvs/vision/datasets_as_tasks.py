@@ -50,6 +50,7 @@ class MultiCV(SupervisedTaskDistribution):
         train_size: Training images per task (``None``: the whole official training set).
         test_size: Test images per task (``None``: the whole official test set).
         data_dir: Data folder.
+        filters: Filters of the protocol's conv4 (64 as in Leap; fewer for a CPU-sized variant).
         seed: Unused for the split (leave-one-out is fixed).
     """
 
@@ -66,9 +67,11 @@ class MultiCV(SupervisedTaskDistribution):
         train_size: int | None = 1000,
         test_size: int | None = 500,
         data_dir: str | None = None,
+        filters: int = 64,
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
+        self.default_model = {"type": "conv4", "channels": positive_int("filters", filters)}
         self.datasets = tuple(datasets)
         unknown = [d for d in self.datasets if d not in VISION_SETS]
         if unknown or len(set(self.datasets)) != len(self.datasets) or len(self.datasets) < 2:

@@ -53,6 +53,13 @@ for _way, _shot in ((5, 1), (5, 5), (20, 1), (20, 5)):
         kwargs={"ways": _way, "shots": _shot, "query": 15 if _way == 5 else 5},
         description=f"Omniglot {_way}-way {_shot}-shot episodes; background/evaluation alphabets; rotations",
     )
+    register(
+        f"Vision/OmniglotVinyals{_way}way{_shot}shot-v0",
+        "metaenvs.vision.omniglot:OmniglotEpisodes",
+        kwargs={"ways": _way, "shots": _shot, "query": 15, "class_split": "vinyals", "eval_episodes": 600},
+        description=f"Omniglot {_way}-way {_shot}-shot episodes, Vinyals split (1,200 / 423 characters "
+        "x 4 rotations), 600 test episodes",
+    )
 register(
     "Vision/MultiCV-v0",
     "metaenvs.vision.datasets_as_tasks:MultiCV",

@@ -61,6 +61,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "spec": json.loads(dist.spec.to_json()),
         "seed": dist.seed,
         "splits": {s: ("infinite" if n is None else n) for s, n in dist.splits.items()},
+        **({"split_rule": dist.split_rule} if dist.split_rule else {}),
         "protocol": {**protocol.to_dict(), "id": protocol.id, "hash": protocol.hash},
         "split_hash": dist.split_hash(),
         "default_model": dict(dist.default_model),

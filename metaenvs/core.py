@@ -202,6 +202,11 @@ class TaskDistribution(ABC):
     def _make_task(self, split: str, name: str, params: dict[str, Any]) -> Task:
         return Task(id=f"{split}/{name}", split=split, params=params, dist_id=self.id, _dist=self)
 
+    @property
+    def split_rule(self) -> str | None:
+        """How the splits are made, in words, where the family states it (``metaenvs info`` shows it)."""
+        return None
+
     def split_manifest(self) -> dict[str, list[str]]:
         """Task ids of every finite split (the held-out set is named here)."""
         return {s: [t.id for t in self.tasks(s)] for s, n in self._split_sizes().items() if n is not None}

@@ -53,11 +53,11 @@ baseline() {  # baseline DIST NAME: a trivial baseline (baselines/trivial.py) un
   submit "$RUNS/$name/result.json" "$dist"
 }
 
-ratings_entry() {  # ratings_entry VARIANT METHOD INIT_SHA256: a Table 2 initialization of amaml_ratings.py
-  local dist=Ratings/$1-v0 init="$BOARD/inits/$3.safetensors" name; name="$1-$2"
-  local bench="python benchmarks/amaml_ratings.py --tables 2"
+bench_entry() {  # bench_entry DIST NAME SHA256 RUN_INIT BENCH: a seed-0 initialization trained by a committed
+  # benchmark (BENCH; with --train it is run when RUN_INIT, the file it writes, is missing)
+  local dist=$1 name=$2 init="$BOARD/inits/$3.safetensors" bench=$5
   if [[ $MODE == --train ]]; then
-    init=benchmarks/results/amaml_ratings/runs/$1-v0-t2-$2-s0/train/init.safetensors
+    init=$4
     [[ -f $init ]] || $bench
   fi
   mkdir -p "$RUNS/$name"
@@ -66,7 +66,22 @@ ratings_entry() {  # ratings_entry VARIANT METHOD INIT_SHA256: a Table 2 initial
   submit "$RUNS/$name/result.json" "$dist" --init "$init"
 }
 
+ratings_entry() {  # ratings_entry VARIANT METHOD INIT_SHA256: a Table 2 initialization of amaml_ratings.py
+  bench_entry "Ratings/$1-v0" "$1-$2" "$3" "benchmarks/results/amaml_ratings/runs/$1-v0-t2-$2-s0/train/init.safetensors" \
+    "python benchmarks/amaml_ratings.py --tables 2"
+}
+
+multicv_entry() {  # multicv_entry HELD ALGO INIT_SHA256: an initialization of leap_multicv.py
+  bench_entry "Vision/MultiCVLocal_$1-v0" "multicv-$1-$2" "$3" "benchmarks/results/leap_multicv/runs/$1-$2-s0/train/init.safetensors" \
+    "python benchmarks/leap_multicv.py --seeds 3 --meta-steps 20 --inner-steps 100"
+}
+
+section() {  # section NAME: whether to make this section's entries (SECTIONS=a,b; default: all)
+  [[ ${SECTIONS:-all} == all || ,${SECTIONS}, == *,$1,* ]]
+}
+
 SINUSOID=Synthetic/Sinusoid-v0
+if section regression; then
 scratch $SINUSOID
 entry $SINUSOID reptile 300 6706a0d5ec99b749a612de952c1e5076c771f98e9cde918f725a56f948f3f8af
 entry $SINUSOID leap 300 f97225b2fb1ee40ce8e6d2f46ea152b460b7e01c14c5de40e1af2fe9b2e4a44f --meta-lr 0.01
@@ -77,10 +92,13 @@ for dist in Synthetic/CosMixture50shot-v0 Synthetic/Alpine50shot-v0; do  # A-MAM
   scratch $dist
   for b in support_mean mean_function; do baseline $dist $b; done
 done
+fi
 # Leap's Omniglot alphabets: scratch and the nearest-centroid baseline under the official protocol (64 filters).
 # No meta-learned entry: the 64-filter recipe meta-trains at about 30 minutes per run on this CPU.
-scratch Vision/OmniglotAlphabets-v0
-baseline Vision/OmniglotAlphabets-v0 nearest_centroid
+if section omniglot; then
+  scratch Vision/OmniglotAlphabets-v0
+  baseline Vision/OmniglotAlphabets-v0 nearest_centroid
+fi
 # Ratings (A-MAML Table 2's protocol: 100 inner steps): the trivial baselines, scratch, and the seed-0
 # initialization of every method of `python benchmarks/amaml_ratings.py --tables 2` (1000 meta steps for
 # MAML / FOMAML / Reptile, 300 for iMAML, 50 for A-MAML; with --train it is run when its runs are missing).
@@ -113,6 +131,7 @@ ratings_inits() {  # the Table 2 initializations shipped for VARIANT, as "METHOD
     MovieLens100K_20shot30val) echo "${RATINGS_ML100K_20:-}" ;;
   esac
 }
+if section ratings; then
 for variant in Jester1_10shot15val Jester1_20shot30val MovieLens100K_10shot15val MovieLens100K_20shot30val; do
   scratch Ratings/$variant-v0
   for b in global_mean item_mean user_mean item_mean_user_offset; do baseline Ratings/$variant-v0 $b; done
@@ -120,6 +139,20 @@ for variant in Jester1_10shot15val Jester1_20shot30val MovieLens100K_10shot15val
     [[ -n $method ]] && ratings_entry $variant "$method" "$sha"
   done <<< "$(ratings_inits $variant)"
 done
+fi
+# Multi-CV on the data on hand (Vision/MultiCVLocal_<held>-v0): scratch, the nearest-centroid baseline and
+# the seed-0 initializations of Leap, Reptile and multi-headed fine-tuning from
+# `python benchmarks/leap_multicv.py --seeds 3 --meta-steps 20 --inner-steps 100`.
+MULTICV_INITS=${MULTICV_INITS:-"@MULTICV@"}
+if section multicv; then
+  for held in mnist cifar10 digits; do
+    scratch Vision/MultiCVLocal_$held-v0
+    baseline Vision/MultiCVLocal_$held-v0 nearest_centroid
+  done
+  while read -r held algo sha; do
+    [[ -n $held ]] && multicv_entry "$held" "$algo" "$sha"
+  done <<< "$MULTICV_INITS"
+fi
 # Meta-World (opt in with METAWORLD=1: about an hour per distribution on one core): the result files that
 # `python benchmarks/metaworld.py --config cpu --dist D` writes (it meta-trains with baselines.meta_train
 # and evaluates under the official protocol, recording its command), submitted with their initializations.

@@ -89,6 +89,12 @@ class MultiCV(SupervisedTaskDistribution):
         self.test_size = None if test_size is None else positive_int("test_size", test_size)
         self.data_dir = data_dir
 
+    @property
+    def split_rule(self) -> str:
+        """Leave one out (``metaenvs info`` shows it)."""
+        others = len(self.datasets) - 1
+        return f"leave one data set out: {self.held_out} is the test task, the {others} others train"
+
     def _split_sizes(self) -> dict[str, int | None]:
         return {"train": len(self.datasets) - 1, "test": 1}
 

@@ -21,6 +21,13 @@ character at each of the four rotations by 90 degrees is its own class (Santoro 
 2016, as MAML and Reptile do), so test episodes never share a character with training.
 Note: this differs from the "Vinyals split" (1,200 training characters drawn across
 alphabets) that MAML and Reptile report, so numbers are not directly comparable.
+
+**Vinyals episodes** (``Vision/OmniglotVinyals*``, ``class_split="vinyals"``): the split of
+Vinyals et al. (2016) that MAML, Reptile, Meta-SGD and ANIL report on, from the published
+lists (``metaenvs.data.splits``): 1,200 training characters and 423 test characters, each
+at 4 rotations as listed (4,800 and 1,692 classes). ``class_split="vinyals_val"`` trains on
+the lists' 1,028 ``train`` characters and validates on their 172 ``val`` ones (the
+Prototypical Networks protocol for choosing settings); its test classes are the same.
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ import numpy as np
 import torch
 
 from metaenvs.core import SupervisedData, SupervisedTaskDistribution, Task
+from metaenvs.data.splits import VINYALS_SOURCE, vinyals_omniglot
 from metaenvs.data.tables import omniglot
-from metaenvs.errors import InvalidArgumentError
+from metaenvs.errors import DataError, InvalidArgumentError
 from metaenvs.protocol import Protocol
 from metaenvs.seeding import derive_seed, torch_generator
 from metaenvs.validation import positive_int
@@ -52,6 +60,29 @@ SPLIT_DERIVATION_SEED = 2019
 EPISODE_VAL_ALPHABETS = ("Tifinagh", "Burmese_(Myanmar)", "Alphabet_of_the_Magi",
                          "Inuktitut_(Canadian_Aboriginal_Syllabics)", "Korean")  # fmt: skip
 CONV4: dict[str, Any] = {"type": "conv4", "channels": 64}
+CLASS_SPLITS = {
+    "lake": "classes split by alphabet: Lake et al.'s 20 evaluation alphabets held out, 5 listed background "
+    "alphabets for val, the other 25 to train; rotations as classes",
+    "vinyals": "the Vinyals et al. (2016) split as MAML and Reptile use it: 1,200 training and 423 test "
+    f"characters x 4 rotations, from the published lists ({VINYALS_SOURCE})",
+    "vinyals_val": "the Vinyals et al. (2016) lists' train (1,028 characters) / val (172) / test (423) x 4 "
+    f"rotations ({VINYALS_SOURCE})",
+}
+
+
+def vinyals_pool(data: Any, split: str) -> np.ndarray:
+    """``(n, 2)`` array of ``(character row, quarter turns)`` for a Vinyals list (``split``)."""
+    keys = zip(data.alphabet, data.character, strict=True)
+    row_of = {(data.alphabet_names[a], int(c)): i for i, (a, c) in enumerate(keys)}
+    listed = vinyals_omniglot(split)
+    missing = sorted({(a, c) for a, c, _ in listed if (a, c) not in row_of})
+    if missing:
+        raise DataError(
+            f"The Omniglot data in use lacks {len(missing)} characters of the Vinyals {split} list (first: "
+            f"{missing[0][0]}/character{missing[0][1]:02d}); use the full official Omniglot "
+            "(metaenvs data fetch omniglot)."
+        )
+    return np.array([(row_of[(a, c)], turns) for a, c, turns in listed], dtype=np.int64)
 
 
 def derive_alphabet_split(names_and_counts: dict[str, int], min_classes: int = 20) -> dict[str, list[str]]:
@@ -112,6 +143,11 @@ class OmniglotAlphabets(SupervisedTaskDistribution):
         self.augment = augment
         self.data_dir = data_dir
 
+    @property
+    def split_rule(self) -> str:
+        """How the alphabets are split (``metaenvs info`` shows it)."""
+        return "alphabets as tasks: 10 listed test alphabets, 6 val, the first num_alphabets of 30 train"
+
     def _split_sizes(self) -> dict[str, int | None]:
         return {"train": self.num_alphabets, "val": len(VAL_ALPHABETS), "test": len(TEST_ALPHABETS)}
 
@@ -152,7 +188,10 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
         ways: Classes per episode.
         shots: Training images per class.
         query: Query images per class.
-        rotations: Count each character at 0/90/180/270 degrees as four classes.
+        rotations: Count each character at 0/90/180/270 degrees as four classes (the Vinyals lists
+            always do).
+        class_split: Which classes each split draws from (``CLASS_SPLITS``): ``"lake"`` (by
+            alphabet), ``"vinyals"`` or ``"vinyals_val"``.
         eval_episodes: Size of the fixed val and test splits (drawn with the distribution's seed).
         data_dir: Data folder.
         seed: Chooses the fixed val/test episodes.
@@ -181,9 +220,19 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
         rotations: bool = True,
         eval_episodes: int = 200,
         data_dir: str | None = None,
+        class_split: str = "lake",
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
+        if class_split not in CLASS_SPLITS:
+            raise InvalidArgumentError(
+                f"class_split={class_split!r} is not one of {', '.join(CLASS_SPLITS)}."
+            )
+        if class_split != "lake" and not rotations:
+            raise InvalidArgumentError(
+                f"class_split={class_split!r} lists every character at 4 rotations; use rotations=True."
+            )
+        self.class_split = class_split
         self.ways = positive_int("ways", ways)
         self.shots = positive_int("shots", shots)
         self.query = positive_int("query", query)
@@ -198,6 +247,12 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
 
     def class_pool(self, split: str) -> np.ndarray:
         """``(n, 2)`` array of ``(character row, quarter turns)`` classes of ``split``."""
+        if self._pools is None and self.class_split != "lake":
+            data = omniglot(self.data_dir)
+            train = "trainval" if self.class_split == "vinyals" else "train"
+            self._pools = {"train": vinyals_pool(data, train), "test": vinyals_pool(data, "test")}
+            if self.class_split == "vinyals_val":
+                self._pools["val"] = vinyals_pool(data, "val")
         if self._pools is None:
             data = omniglot(self.data_dir)
             names = np.array(data.alphabet_names)[data.alphabet]
@@ -210,7 +265,14 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
             }
         return self._pools[split]
 
+    @property
+    def split_rule(self) -> str:
+        """How the classes are split (``metaenvs info`` shows it)."""
+        return CLASS_SPLITS[self.class_split]
+
     def _split_sizes(self) -> dict[str, int | None]:
+        if self.class_split == "vinyals":  # MAML's and Reptile's protocol: no val classes
+            return {"train": None, "test": self.eval_episodes}
         return {"train": None, "val": self.eval_episodes, "test": self.eval_episodes}
 
     def _sample_params(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
@@ -244,4 +306,8 @@ class OmniglotEpisodes(SupervisedTaskDistribution):
         )
 
     def default_protocol(self) -> Protocol:
-        return self.inner_loop_protocol(10, "accuracy", 0.4)
+        if self.class_split == "lake":
+            return self.inner_loop_protocol(10, "accuracy", 0.4)
+        # MAML's Omniglot evaluation (cbfinn/maml main.py): 10 full-batch SGD steps at the inner lr of its
+        # training, 0.4 for 5-way and 0.1 for 20-way.
+        return self.inner_loop_protocol(10, "accuracy", 0.4 if self.ways <= 5 else 0.1)

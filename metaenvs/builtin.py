@@ -65,6 +65,17 @@ register(
     "metaenvs.vision.datasets_as_tasks:MultiCV",
     description="Data set as task (MNIST, Fashion-MNIST, KMNIST, SVHN, CIFAR-10/100); CIFAR-10 held out",
 )
+for _name, _cls, _what in (
+    ("CIFARFS", "CIFARFS", "CIFAR-FS (64 / 16 / 20 CIFAR-100 classes)"),
+    ("FC100", "FC100", "FC100 (CIFAR-100 by superclass: 60 / 20 / 20 classes)"),
+):
+    for _shot in (1, 5):
+        register(
+            f"Vision/{_name}5way{_shot}shot-v0",
+            f"metaenvs.vision.episodes:{_cls}",
+            kwargs={"ways": 5, "shots": _shot, "query": 15},
+            description=f"{_what} 5-way {_shot}-shot episodes, 32x32, 600 test episodes",
+        )
 for _held in ("mnist", "cifar10", "digits"):  # the pool whose files ship with the suite or scikit-learn
     register(
         f"Vision/MultiCVLocal_{_held}-v0",

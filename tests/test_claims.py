@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -126,7 +127,7 @@ def test_a_run_trained_in_chunks_with_a_curve_is_the_uninterrupted_run(tmp_path)
     whole = meta_train(agent(), dist, make_meta_learner("reptile"), progress=False, **kw).init
     assert all(torch.equal(init[k], whole[k]) for k in whole)
     assert [p[0] for p in curve] == [0, 2, 4, 5] and curve[-1][1] == score(whole)
-    assert all(b[2] >= a[2] for a, b in zip(curve, curve[1:]))  # seconds of training so far
+    assert all(b[2] >= a[2] for a, b in itertools.pairwise(curve))  # seconds of training so far
     n = len(scored)
     again, same = train_with_curve(
         agent(), dist, make_meta_learner("reptile"), score, run_dir=tmp_path / "run", every=2, **kw

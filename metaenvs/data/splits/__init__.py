@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from importlib import resources
 
 from metaenvs.errors import DataError
@@ -29,7 +30,7 @@ def _read(name: str, sha256: str) -> bytes:
     if hashlib.sha256(raw).hexdigest() != sha256:
         raise DataError(
             f"The shipped split list {name} does not match its source's sha256 {sha256[:16]}... "
-            f"({VINYALS_SOURCE}); reinstall metaenvs."
+            "(metaenvs/data/splits/README.md names the source); reinstall metaenvs."
         )
     return raw
 
@@ -57,3 +58,43 @@ def vinyals_omniglot(split: str) -> tuple[tuple[str, int, int], ...]:
         degrees = int(rot.removeprefix("rot"))
         rows.append((alphabet, int(character.removeprefix("character")), degrees // 90))
     return tuple(rows)
+
+
+TORCHMETA = (
+    "tristandeleu/pytorch-meta @ d55d89ebd47f340180267106bde3e4b723f23762, torchmeta/datasets/assets/cifar100"
+)
+CIFAR_SPLITS_SHA256 = {
+    ("cifar_fs", "train"): "e0feef3aef13fc7320d5deef5ae77d91edd28041d9a173939ec48cea68135ef0",
+    ("cifar_fs", "val"): "d9d6e267b5dad5c2267ff7dd98ebb18bb016f7929b56839422bb34fb53bcb3ef",
+    ("cifar_fs", "test"): "e199c74ef4f014ea3f74da1b6cf74795d32747183426c2a7e6ee4308d3bf47e3",
+    ("fc100", "train"): "a19e219adef452c071eb09d14758a9c45562643b9aafa38826e679ed285e117b",
+    ("fc100", "val"): "6d228dac7040959f0c2f0385c53c2cd9a5369ba9eefd1b7cdceecb47041598c4",
+    ("fc100", "test"): "d2cf86db6ec0250993b18cb78ebde10758f06eaaaff1611390e4442ee7c6fc41",
+}
+SPLITS = ("train", "val", "test")
+
+
+@functools.cache
+def cifar100_hierarchy() -> dict[str, str]:
+    """Every CIFAR-100 fine class's superclass, from the CIFAR-FS lists (which cover all 100)."""
+    return {fine: coarse for split in SPLITS for coarse, fine in _cifar_list("cifar_fs", split)}
+
+
+def _cifar_list(benchmark: str, split: str) -> list:
+    if (benchmark, split) not in CIFAR_SPLITS_SHA256:
+        raise DataError(f"Unknown split {split!r} of {benchmark}; choose {', '.join(SPLITS)}.")
+    return json.loads(_read(f"{benchmark}_{split}.json", CIFAR_SPLITS_SHA256[(benchmark, split)]))
+
+
+@functools.cache
+def cifar_fs(split: str) -> tuple[str, ...]:
+    """CIFAR-FS (Bertinetto et al. 2019): the fine CIFAR-100 classes of ``split`` (64 / 16 / 20)."""
+    return tuple(fine for _, fine in _cifar_list("cifar_fs", split))
+
+
+@functools.cache
+def fc100(split: str) -> tuple[str, ...]:
+    """FC100 (Oreshkin et al. 2018): the fine classes of ``split``'s superclasses (12 / 4 / 4 of 20, so
+    60 / 20 / 20 classes; the superclasses of ElementAI/TADAM datasets/create_dataset_cifar100.py)."""
+    coarse = set(_cifar_list("fc100", split))
+    return tuple(sorted(fine for fine, c in cifar100_hierarchy().items() if c in coarse))

@@ -36,7 +36,10 @@ def train_with_curve(
         dist: The task distribution.
         learner: The meta-learner.
         score: Maps an initialization to its held-out score (it must not train on the test split's
-            answers; use a val split where the distribution has one).
+            answers; use a val split where the distribution has one). It must not use ``agent``:
+            scoring adapts the agent it runs on, and the next chunk would start its tasks from
+            that agent's adapted parameters (the parts not meta-learned), so the run would no
+            longer be the uninterrupted one. Score with another agent built the same way.
         run_dir: The run's folder (``train/`` holds the checkpoints, ``curve.json`` the curve).
         meta_steps: Meta steps of the whole run.
         every: Meta steps between two points of the curve.
@@ -112,9 +115,10 @@ def run_with_curve(
     from metaenvs.evaluation import evaluate
 
     agent = make_agent(dist, seed=seed, model_spec=model_spec)
+    scorer = make_agent(dist, seed=seed, model_spec=model_spec)  # never the training agent (see above)
 
     def score(init: Any) -> float:
-        return float(np.mean(evaluate(agent, dist, init, curve_protocol, custom=True).scores("final")))
+        return float(np.mean(evaluate(scorer, dist, init, curve_protocol, custom=True).scores("final")))
 
     t0 = time.perf_counter()
     if algo == "scratch":

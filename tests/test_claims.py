@@ -133,3 +133,31 @@ def test_a_run_trained_in_chunks_with_a_curve_is_the_uninterrupted_run(tmp_path)
         agent(), dist, make_meta_learner("reptile"), score, run_dir=tmp_path / "run", every=2, **kw
     )
     assert same == curve and len(scored) == n and all(torch.equal(again[k], whole[k]) for k in whole)
+
+
+@pytest.mark.real_data("omniglot")
+def test_a_scored_vision_run_is_the_uninterrupted_run(tmp_path):
+    """run_with_curve scores each chunk with its own agent: scoring with the training agent left that
+    agent adapted to the last val task, and the next chunk started its tasks from it (another run)."""
+    from safetensors.torch import load_file
+
+    import metaenvs
+    from agents import make_agent
+    from baselines import make_meta_learner, meta_train
+
+    run_with_curve = _load("curves").run_with_curve
+    dist = metaenvs.make("Vision/OmniglotAlphabets-v0", num_alphabets=2, augment=1)
+    model = {"type": "conv4", "channels": 4}
+    settings = {"meta_lr": 0.1, "meta_optimizer": "sgd"}
+    quick = dist.protocol.customised(split="val", seeds=(0,), budget=3)
+    record = run_with_curve(
+        "leap", dist, 0, settings=settings, model_spec=model, meta_steps=4, meta_batch_size=2, every=2,
+        protocol=quick, curve_protocol=quick, run_dir=tmp_path / "run", inner_steps=5,
+    )  # fmt: skip
+    whole = meta_train(
+        make_agent(dist, seed=0, model_spec=model), dist, make_meta_learner("leap", **settings),
+        meta_steps=4, meta_batch_size=2, seed=0, inner_steps=5, progress=False,
+    ).init  # fmt: skip
+    got = load_file(str(tmp_path / "run" / "train" / "init.safetensors"))
+    assert all(torch.equal(got[k], whole[k]) for k in whole)
+    assert [p[0] for p in record["meta_curve"]] == [0, 2, 4]

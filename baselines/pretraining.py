@@ -82,6 +82,9 @@ class MultiTask(MetaLearner):
         Raises:
             IncompatibleAgentError: If no body is left: the model has no parameters besides its head.
         """
+        if not hasattr(self, "user_params"):  # the user's selection, kept however often this runs
+            self.user_params = self.param_prefixes
+        self.param_prefixes = self.user_params
         names = [n for n, _ in agent.model.named_parameters()]
         head = self.head_prefixes or last_layer_names(agent.model)
         self.head_names = [n for n in names if any(n == p or n.startswith(p + ".") for p in head)]
@@ -93,7 +96,7 @@ class MultiTask(MetaLearner):
                 "a model with no body (a single point, as on Synthetic/RotatedHimmelblau) cannot be "
                 "pretrained this way: use reptile, leap, fomaml or cts."
             )
-        self.user_params, self.param_prefixes = self.param_prefixes, body
+        self.param_prefixes = body
         super().initialize(agent, total_meta_steps)
         self.head_init = snapshot(agent.model, self.head_names)
         self.heads.clear()

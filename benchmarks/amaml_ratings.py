@@ -89,14 +89,16 @@ def one_run(job: tuple) -> dict:
     algo, options, steps = METHODS[method]
     inner = steps[table - 1]
     budget = EVAL_STEPS[table]
-    learner = make_meta_learner(algo, **options)
-    trainer = SupervisedAgent.for_distribution(dist, seed=seed, batched=True)  # the vmap path
     scorer = SupervisedAgent.for_distribution(dist, seed=seed)  # the protocol's recipe
     val = dist.protocol.customised(split="val", budget=budget, seeds=(0,))
+
+    def trainer() -> Any:
+        return SupervisedAgent.for_distribution(dist, seed=seed, batched=True)  # the vmap path
+
     _, curve = train_with_curve(
         trainer,
         dist,
-        learner,
+        lambda: make_meta_learner(algo, **options),
         lambda init: float(np.mean(evaluate(scorer, dist, init, val).scores("final"))),
         run_dir=run_dir,
         meta_steps=meta_steps,
@@ -104,7 +106,7 @@ def one_run(job: tuple) -> dict:
         meta_batch_size=5,
         seed=seed,
         inner_steps=inner,
-        initial=trainer.initial_parameters(seed),
+        initial=trainer().initial_parameters(seed),
     )
     init_path = run_dir / "train" / "init.safetensors"
     test = evaluate(scorer, dist, str(init_path), dist.protocol.customised(budget=budget, seeds=(0,)))

@@ -16,9 +16,9 @@ from typing import Any
 
 
 def train_with_curve(
-    agent: Any,
+    make_agent: Callable[[], Any],
     dist: Any,
-    learner: Any,
+    make_learner: Callable[[], Any],
     score: Callable[[Any], float],
     *,
     run_dir: Path,
@@ -29,17 +29,20 @@ def train_with_curve(
     inner_steps: int | None = None,
     initial: Any = None,
 ) -> tuple[Any, list[list[float]]]:
-    """Meta-train ``learner`` for ``meta_steps`` and score the initialization every ``every`` steps.
+    """Meta-train for ``meta_steps`` and score the initialization every ``every`` steps.
+
+    Each chunk builds its agent and meta-learner afresh, as a run resumed in a new process does: an
+    agent or learner carried over from the previous chunk holds its state (the agent's parameters
+    adapted to the last task, the learner's initialized selection), and the chunked run would no
+    longer be the uninterrupted one.
 
     Args:
-        agent: The agent whose parameters start the run.
+        make_agent: Builds the agent whose parameters start the run (the same one every call).
         dist: The task distribution.
-        learner: The meta-learner.
+        make_learner: Builds the meta-learner.
         score: Maps an initialization to its held-out score (it must not train on the test split's
-            answers; use a val split where the distribution has one). It must not use ``agent``:
-            scoring adapts the agent it runs on, and the next chunk would start its tasks from
-            that agent's adapted parameters (the parts not meta-learned), so the run would no
-            longer be the uninterrupted one. Score with another agent built the same way.
+            answers; use a val split where the distribution has one). Score with an agent of its
+            own: scoring adapts the agent it runs on.
         run_dir: The run's folder (``train/`` holds the checkpoints, ``curve.json`` the curve).
         meta_steps: Meta steps of the whole run.
         every: Meta steps between two points of the curve.
@@ -59,14 +62,15 @@ def train_with_curve(
     curve_path = run_dir / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
     if not curve:  # meta step 0: the seed's random initialization
-        curve.append([0, float(score(snapshot(agent.model) if initial is None else initial)), 0.0])
+        start = snapshot(make_agent().model) if initial is None else initial
+        curve.append([0, float(score(start)), 0.0])
         write_json_atomic(curve_path, curve)
     while True:
         t0 = time.perf_counter()
         result = meta_train(
-            agent,
+            make_agent(),
             dist,
-            learner,
+            make_learner(),
             meta_steps=meta_steps,
             meta_batch_size=meta_batch_size,
             inner_steps=inner_steps,
@@ -114,8 +118,10 @@ def run_with_curve(
     from baselines import make_meta_learner
     from metaenvs.evaluation import evaluate
 
-    agent = make_agent(dist, seed=seed, model_spec=model_spec)
-    scorer = make_agent(dist, seed=seed, model_spec=model_spec)  # never the training agent (see above)
+    def build() -> Any:
+        return make_agent(dist, seed=seed, model_spec=model_spec)
+
+    agent, scorer = build(), build()  # the scorer is never a training agent (see train_with_curve)
 
     def score(init: Any) -> float:
         return float(np.mean(evaluate(scorer, dist, init, curve_protocol, custom=True).scores("final")))
@@ -125,9 +131,9 @@ def run_with_curve(
         init, curve = snapshot(agent.model), []
     else:
         init, curve = train_with_curve(
-            agent,
+            build,
             dist,
-            make_meta_learner(algo, **settings),
+            lambda: make_meta_learner(algo, **settings),
             score,
             run_dir=run_dir,
             meta_steps=meta_steps,

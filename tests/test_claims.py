@@ -102,7 +102,8 @@ def test_every_claim_checks_a_protocol_and_claims_md_is_what_the_results_give():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
 
-def test_a_run_trained_in_chunks_with_a_curve_is_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("algo", ["reptile", "mtl"])
+def test_a_run_trained_in_chunks_with_a_curve_is_the_uninterrupted_run(tmp_path, algo):
     """benchmarks/curves.py: the chunked run with its held-out curve gives bitwise the initialization of
     one meta_train call, scores the start and every chunk, and a second call resumes without training."""
     import metaenvs
@@ -122,15 +123,15 @@ def test_a_run_trained_in_chunks_with_a_curve_is_the_uninterrupted_run(tmp_path)
 
     kw = {"meta_steps": 5, "meta_batch_size": 2, "seed": 1, "inner_steps": 3}
     init, curve = train_with_curve(
-        agent(), dist, make_meta_learner("reptile"), score, run_dir=tmp_path / "run", every=2, **kw
+        agent, dist, lambda: make_meta_learner(algo), score, run_dir=tmp_path / "run", every=2, **kw
     )
-    whole = meta_train(agent(), dist, make_meta_learner("reptile"), progress=False, **kw).init
+    whole = meta_train(agent(), dist, make_meta_learner(algo), progress=False, **kw).init
     assert all(torch.equal(init[k], whole[k]) for k in whole)
     assert [p[0] for p in curve] == [0, 2, 4, 5] and curve[-1][1] == score(whole)
     assert all(b[2] >= a[2] for a, b in itertools.pairwise(curve))  # seconds of training so far
     n = len(scored)
     again, same = train_with_curve(
-        agent(), dist, make_meta_learner("reptile"), score, run_dir=tmp_path / "run", every=2, **kw
+        agent, dist, lambda: make_meta_learner(algo), score, run_dir=tmp_path / "run", every=2, **kw
     )
     assert same == curve and len(scored) == n and all(torch.equal(again[k], whole[k]) for k in whole)
 

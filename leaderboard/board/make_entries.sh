@@ -143,7 +143,7 @@ fi
 # Multi-CV on the data on hand (Vision/MultiCVLocal_<held>-v0): scratch, the nearest-centroid baseline and
 # the seed-0 initializations of Leap, Reptile and multi-headed fine-tuning from
 # `python benchmarks/leap_multicv.py --seeds 3 --meta-steps 20 --inner-steps 100`.
-MULTICV_INITS=${MULTICV_INITS:-"@MULTICV@"}
+MULTICV_INITS=${MULTICV_INITS:-""}
 if section multicv; then
   for held in mnist cifar10 digits; do
     scratch Vision/MultiCVLocal_$held-v0

@@ -133,8 +133,7 @@ def multicv_protocols() -> dict[str, str]:
     import metaenvs
 
     return {
-        f"protocols|{h}": metaenvs.make(f"Vision/MultiCVLocal_{h}-v0").protocol.hash
-        for h in MULTICV_HELD_OUT
+        f"protocols|{h}": metaenvs.make(f"Vision/MultiCVLocal_{h}-v0").protocol.hash for h in MULTICV_HELD_OUT
     }
 
 

@@ -93,6 +93,21 @@ def ratings_measure(name: str):
     return measure
 
 
+def leap_cell(summary: dict, key: str) -> tuple[str, bool]:
+    """The sorted test errors of every method at ``key`` and whether Leap's 95% CI is clear below all."""
+    errors = {a: summary[a][key]["final_error"] for a in summary}
+    cells = ", ".join(f"{a} {ci(v)}" for a, v in sorted(errors.items(), key=lambda kv: kv[1][0]))
+    leap = errors["leap"]
+    return cells, all(leap[0] + leap[1] < v[0] - v[1] for a, v in errors.items() if a != "leap")
+
+
+def leap_verdict(leap_best: bool, where: str) -> tuple[str, str]:
+    """The ledger's verdict and note for a "Leap beats every other method" claim."""
+    if leap_best:
+        return "direction only", f"Leap's error is below every other method's beyond the CIs {where}"
+    return "not reproduced", f"Leap is not below every other method beyond the CIs {where}"
+
+
 def omniglot_protocols() -> dict[str, str]:
     from leap_omniglot import distribution, eval_protocol
 
@@ -103,27 +118,19 @@ def omniglot_measure(data: dict) -> tuple[str, str, str, str]:
     summary, counts = data["summary"], [n for n in ("1", "5", "25") if n in data["summary"]["leap"]]
     parts, leap_best = [], True
     for n in counts:
-        errors = {a: summary[a][n]["final_error"] for a in summary}
-        cells = ", ".join(f"{a} {ci(v)}" for a, v in sorted(errors.items(), key=lambda kv: kv[1][0]))
+        cells, clear = leap_cell(summary, n)
         base = data.get("baselines", {}).get(n, {}).get("nearest_centroid", {}).get("final_error")
         parts.append(
             f"n={n}: test error {cells}" + (f", nearest centroid {base:.3f}" if base is not None else "")
         )
         if int(n) > 4:
-            leap = errors["leap"]
-            leap_best &= all(leap[0] + leap[1] < v[0] - v[1] for a, v in errors.items() if a != "leap")
+            leap_best &= clear
     scale = data["scale"]
     frac = (
         f"{scale['meta_steps']} meta steps x meta-batch {scale['meta_batch']} = {scale['fraction_of_paper_meta_tasks']:.2%} "
         f"of 1000 x 20; {scale['conv_channels']} of 64 filters; augment {scale['augment']}; {scale['run_seeds']} seeds"
     )
-    verdict = "direction only" if leap_best else "not reproduced"
-    note = (
-        "Leap's error is below every other method's beyond the CIs for n > 4"
-        if leap_best
-        else "Leap is not below every other method beyond the CIs for n > 4"
-    )
-    return "; ".join(parts), frac, verdict, note
+    return "; ".join(parts), frac, *leap_verdict(leap_best, "for n > 4")
 
 
 MULTICV_HELD_OUT = ("mnist", "cifar10")  # the digits fold was not run this round
@@ -140,24 +147,16 @@ def multicv_protocols() -> dict[str, str]:
 def multicv_measure(data: dict) -> tuple[str, str, str, str]:
     summary, parts, leap_best = data["summary"], [], True
     for held in data["dists"]:
-        errors = {a: summary[a][held]["final_error"] for a in summary}
-        cells = ", ".join(f"{a} {ci(v)}" for a, v in sorted(errors.items(), key=lambda kv: kv[1][0]))
+        cells, clear = leap_cell(summary, held)
         base = data["baselines"][held]["nearest_centroid"]["final_error"]
         parts.append(f"{held} held out: test error {cells}, nearest centroid {base:.3f}")
-        leap = errors["leap"]
-        leap_best &= all(leap[0] + leap[1] < v[0] - v[1] for a, v in errors.items() if a != "leap")
+        leap_best &= clear
     scale = data["scale"]
     frac = (
         f"{scale['meta_steps']} meta steps x {scale['meta_batch']} data sets, {scale['inner_steps']} inner steps; "
         f"{len(scale['pool'])} data sets on hand, {scale['conv_filters']}-filter conv4; {scale['run_seeds']} seeds"
     )
-    verdict = "direction only" if leap_best else "not reproduced"
-    note = (
-        "Leap's error is below every other method's beyond the CIs on every held-out data set"
-        if leap_best
-        else "Leap is not below every other method beyond the CIs on every held-out data set"
-    )
-    return "; ".join(parts), frac, verdict, note
+    return "; ".join(parts), frac, *leap_verdict(leap_best, "on every held-out data set")
 
 
 def atari_protocols() -> dict[str, str]:

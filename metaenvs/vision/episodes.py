@@ -14,6 +14,7 @@ with 32 filters, accuracy on 15 query images per class.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -73,9 +74,9 @@ class ClassSplitEpisodes(SupervisedTaskDistribution):
         self.data_dir = data_dir
         self._members: dict[str, list[np.ndarray]] | None = None
 
+    @abstractmethod
     def class_lists(self) -> dict[str, tuple[str, ...]]:
         """The class names of each split."""
-        raise NotImplementedError
 
     def _images_of_classes(self) -> dict[str, list[np.ndarray]]:
         """Per split, per listed class: the indices of its images in the data set (sorted)."""

@@ -155,3 +155,9 @@ def run_with_curve(
         "train_seconds": train_s,
         "protocol_hash": protocol.hash,
     }
+
+
+def mean_curve(curves: list[list[list[float]]]) -> tuple[list[float], list[float]]:
+    """The meta steps and the mean score over runs of ``train_with_curve`` curves (same steps each)."""
+    steps = [p[0] for p in curves[0]]
+    return steps, [sum(c[i][1] for c in curves) / len(curves) for i in range(len(steps))]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from curves import run_with_curve
+from curves import mean_curve, run_with_curve
 from leap_omniglot import SETTINGS
 
 import metaenvs
@@ -146,8 +146,7 @@ def plot(runs: list[dict], summary: dict, helds: list[str], path: Path) -> None:
         for algo in summary:
             curves = [r["meta_curve"] for r in runs if (r["algo"], r["held_out"]) == (algo, held)]
             if curves and curves[0]:
-                steps = [p[0] for p in curves[0]]
-                ax.plot(steps, np.mean([[p[1] for p in c] for c in curves], axis=0), marker="o", label=algo)
+                ax.plot(*mean_curve(curves), marker="o", label=algo)
             else:
                 ax.axhline(summary[algo][held]["final_error"][0], ls="--", color="grey", label=algo)
         ax.set_title(f"{held} held out")

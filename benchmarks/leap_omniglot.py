@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from curves import run_with_curve
+from curves import mean_curve, run_with_curve
 
 import metaenvs
 from metaenvs.evaluation import evaluate
@@ -183,8 +183,7 @@ def plot(summary: dict, runs: list[dict], counts: list[int], path: Path) -> None
     for algo in summary:  # the meta-training curves at the largest n (val alphabets, mean over seeds)
         curves = [r["meta_curve"] for r in runs if r["algo"] == algo and r["alphabets"] == counts[-1]]
         if curves and curves[0]:
-            steps = [p[0] for p in curves[0]]
-            axes[2].plot(steps, np.mean([[p[1] for p in c] for c in curves], axis=0), marker="o", label=algo)
+            axes[2].plot(*mean_curve(curves), marker="o", label=algo)
     axes[2].set_xlabel("meta step")
     axes[2].set_ylabel(f"val error, n={counts[-1]} (1 seed per run, mean over runs)")
     axes[0].legend()

@@ -28,6 +28,7 @@ squared distances). A model trained from scratch is the ``scratch`` meta-learner
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,7 +43,7 @@ FIT_TASKS = 2000
 """Meta-train tasks a baseline is fitted on where the train split is infinite (drawn with a fixed seed)."""
 
 
-class TrivialBaseline:
+class TrivialBaseline(ABC):
     """Base class: fit on the meta-train tasks (:meth:`fit`), predict a task from its training set.
 
     Args:
@@ -86,6 +87,7 @@ class TrivialBaseline:
     # ----- the agent contract ---------------------------------------------------------
     def reset(self, seed: int) -> None:
         """Nothing to reset: the baseline has no parameters."""
+        return None
 
     def set_parameters(self, tensors: Any) -> None:
         raise InvalidArgumentError(
@@ -136,9 +138,11 @@ class TrivialBaseline:
 
     def _fit(self, pooled: list[Any]) -> None:
         """What the baseline learns from the meta-train tasks (nothing by default)."""
+        return None
 
+    @abstractmethod
     def _predict(self, data: Any, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The baseline's prediction for inputs ``x`` of a task (``data``: its training set)."""
 
 
 def family_of(dist: Any) -> str | None:
